@@ -1,0 +1,49 @@
+"""The one interface every colorization model implements.
+
+The pipeline never knows which model it drives: the Ray actor, the ``vidcolor image`` command and
+the evaluation all call ``Colorizer.predict_ab``. Models are found by a spec string through
+``vidcolor.colorizers.load_colorizer``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrameContext:
+    """Where a batch of frames sits in the film. Real models ignore it; it lets tests and seeds
+    depend on the chunk, and lets a model log where it is."""
+
+    chunk_index: int = 0
+    first_frame: int = 0
+
+
+class Colorizer(ABC):
+    """Predicts chroma (Lab a, b) from lightness (Lab L).
+
+    ``predict_ab`` takes consecutive frames of one scene, L in [0, 100] as float32 (N, H, W) at the
+    render size, and returns float32 (N, H, W, 2) ab. A model with temporal attention looks at up
+    to ``temporal_context`` neighbours on each side *inside the batch it is given*; the caller
+    passes that many extra frames around the ones it keeps, so batches join without a seam.
+    """
+
+    #: frames of context the model wants on each side of a frame (0 = image model)
+    temporal_context: int = 0
+    #: H and W of the render size must be multiples of this
+    size_multiple: int = 32
+
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """Model name plus a hash of its weights: part of the run id, so new weights = new run."""
+
+    @abstractmethod
+    def predict_ab(self, lightness: np.ndarray, context: FrameContext = FrameContext()) -> np.ndarray:
+        ...
+
+    def preferred_batch_size(self) -> int:
+        return 8
