@@ -1,0 +1,5 @@
+"""Placeholder: the colorize command is being written."""
+
+
+def register(app) -> None:
+    return None

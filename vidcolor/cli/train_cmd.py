@@ -1,0 +1,5 @@
+"""Placeholder until the model work lands (issue 3); registers nothing yet."""
+
+
+def register(app) -> None:
+    return None
