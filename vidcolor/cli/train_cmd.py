@@ -1,5 +1,43 @@
-"""Placeholder until the model work lands (issue 3); registers nothing yet."""
+"""``vidcolor train``: the three-stage GAN training (library: vidcolor.training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
 
 
-def register(app) -> None:
-    return None
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        data: Path = typer.Argument(..., help="folder of colour training photos"),
+        out: Path = typer.Option(..., "-o", "--out", help="run folder: checkpoints, metrics.jsonl, weights"),
+        val: Optional[Path] = typer.Option(None, "--val", help="folder of validation photos (model selection, chroma-gain calibration)"),
+        steps: str = typer.Option("800,200,250", help="steps of stage 1 (L1+perceptual), 2 (GAN), 3 (temporal)"),
+        minutes: str = typer.Option("0,0,0", help="wall-time cap per stage in minutes (0 = none)"),
+        batch: int = typer.Option(16, help="images per step (stage 3: clips x frames)"),
+        crop: int = typer.Option(128, help="training crop size (multiple of 32)"),
+        window: int = typer.Option(3, help="temporal window of the generator (odd; 1 = image model)"),
+        seed: int = typer.Option(0),
+        device: Optional[str] = typer.Option(None, help="cpu / cuda (default: cuda when available)"),
+        export: Optional[Path] = typer.Option(None, help="write the final fp16 weights (with calibrated chroma gain) here"),
+        max_steps: int = typer.Option(0, help="stop after this many steps in this run (resume later)"),
+    ) -> None:
+        """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
+        from vidcolor.training.trainer import TrainConfig, Trainer
+        from vidcolor.training.calibrate import finish_run
+
+        def triple(s: str, cast):
+            parts = [cast(x) for x in s.split(",")]
+            if len(parts) != 3:
+                raise typer.BadParameter(f"expected three comma-separated values, got {s!r}")
+            return tuple(parts)
+
+        cfg = TrainConfig(data=str(data), out=str(out), val=str(val) if val else None, steps=triple(steps, int),
+                          minutes=triple(minutes, float), batch=batch, crop=crop, window=window, seed=seed,
+                          device=device, max_steps_this_run=max_steps)
+        trainer = Trainer(cfg, log=lambda m: typer.echo(m))
+        state = trainer.train()
+        if state.get("done"):
+            finish_run(trainer, export)

@@ -1,0 +1,162 @@
+"""The Ray actor that holds a model, and the pull-based pool that feeds it chunks.
+
+Each actor loads the model once. Actors pull the next chunk as soon as they have room (two in
+flight each, so one chunk's download and upload overlap the other's inference), not a fixed
+round-robin. A chunk that fails is retried on another actor; a dead actor is replaced. After
+``max_attempts`` failures a chunk is quarantined and the rest of the film carries on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+
+import ray
+
+from vidcolor.errors import RunFailedError
+from vidcolor.plan import Chunk, chunk_from_dict, chunk_to_dict
+
+PIPELINE_DEPTH = 2
+
+
+@ray.remote(max_concurrency=PIPELINE_DEPTH)
+class ColorizerActor:
+    def __init__(self, model_spec: str, store_uri: str, run_id: str, full_range: bool, batch_size: int, threads: int):
+        import torch
+
+        from vidcolor.colorizers import load_colorizer
+        from vidcolor.runstate import RunLayout
+        from vidcolor.store import open_store
+
+        torch.set_num_threads(max(1, threads))
+        device = "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
+        self.colorizer = load_colorizer(model_spec, device=device)
+        self.store = open_store(store_uri)
+        self.layout = RunLayout(run_id)
+        self.full_range = full_range
+        self.batch_size = batch_size
+        self.inference_lock = threading.Lock()  # one inference at a time; I/O of the other overlaps
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{device}"
+
+    def colorize(self, chunk: dict) -> dict:
+        from vidcolor.stages.colorize import colorize_chunk
+
+        return colorize_chunk(
+            self.store, self.layout, chunk_from_dict(chunk), self.colorizer, self.full_range,
+            batch_size=self.batch_size, inference_lock=self.inference_lock, worker=self.name,
+        )
+
+
+def ensure_ray(min_cpus: float = 1) -> None:
+    if ray.is_initialized():
+        return
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, int(min_cpus + 0.999)), **quiet)
+
+
+def colorize_chunks_on_actors(
+    todo: list[Chunk],
+    *,
+    model_spec: str,
+    store_uri: str,
+    run_id: str,
+    full_range: bool,
+    workers: int,
+    gpus_per_worker: float,
+    cpus_per_worker: float,
+    batch_size: int,
+    max_attempts: int,
+    on_chunk_done: Callable[[Chunk, dict], None],
+) -> dict[int, str]:
+    """Colorize ``todo``; returns quarantined chunks {index: last error}. Never raises for a chunk."""
+    if not todo:
+        return {}
+    ensure_ray(workers * cpus_per_worker)
+    if gpus_per_worker > 0:
+        have = ray.cluster_resources().get("GPU", 0)
+        if have < gpus_per_worker:
+            raise RunFailedError("--gpus-per-worker", f"asks for {gpus_per_worker} GPU per worker but the Ray cluster has {have:g} GPUs")
+    options = {"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker}
+    threads = max(1, int(cpus_per_worker))
+
+    def new_actor():
+        return ColorizerActor.options(**options).remote(model_spec, store_uri, run_id, full_range, batch_size, threads)
+
+    actors = {k: new_actor() for k in range(min(workers, len(todo)))}
+    next_id = len(actors)
+    queue = deque(todo)
+    attempts: Counter[int] = Counter()
+    failed_on: dict[int, set[int]] = defaultdict(set)
+    last_error: dict[int, str] = {}
+    quarantined: dict[int, str] = {}
+    inflight: dict = {}
+    load: Counter[int] = Counter()
+
+    def pick(actor_id: int) -> Chunk | None:
+        # Prefer a chunk this actor has not failed; take any only if no other actor is alive.
+        for c in queue:
+            if actor_id not in failed_on[c.index]:
+                queue.remove(c)
+                return c
+        if len(actors) == 1 and queue:
+            return queue.popleft()
+        return None
+
+    def fail(chunk: Chunk, actor_id: int, error: str) -> None:
+        attempts[chunk.index] += 1
+        failed_on[chunk.index].add(actor_id)
+        last_error[chunk.index] = error
+        if attempts[chunk.index] >= max_attempts:
+            quarantined[chunk.index] = error
+        else:
+            queue.appendleft(chunk)
+
+    while queue or inflight:
+        for actor_id, actor in list(actors.items()):
+            while load[actor_id] < PIPELINE_DEPTH:
+                chunk = pick(actor_id)
+                if chunk is None:
+                    break
+                inflight[actor.colorize.remote(chunk_to_dict(chunk))] = (actor_id, chunk)
+                load[actor_id] += 1
+        if not inflight:
+            # Every queued chunk has failed on every live actor: give it one more actor.
+            actors[next_id] = new_actor()
+            next_id += 1
+            continue
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        ref = ready[0]
+        actor_id, chunk = inflight.pop(ref)
+        load[actor_id] -= 1
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            fail(chunk, actor_id, f"worker died: {_short(e)}")
+            if actor_id in actors:  # replace it once, whichever of its chunks reports first
+                ray.kill(actors.pop(actor_id), no_restart=True)
+                actors[next_id] = new_actor()
+                next_id += 1
+            continue
+        except ray.exceptions.RayTaskError as e:
+            fail(chunk, actor_id, _short(e))
+            continue
+        on_chunk_done(chunk, result)
+    for actor in actors.values():
+        ray.kill(actor, no_restart=True)
+    return quarantined
+
+
+def _short(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e
+    text = f"{type(cause).__name__}: {cause}"
+    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    return (lines[-1] if lines else type(cause).__name__)[:300]
+
+

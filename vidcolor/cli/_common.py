@@ -1,0 +1,73 @@
+"""Shared CLI plumbing: one-line errors, quiet third-party logging, the progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from vidcolor import progress
+from vidcolor.errors import VidcolorError
+
+
+def fail(err: VidcolorError) -> None:
+    typer.echo(f"vidcolor: error: {err}", err=True)
+    raise typer.Exit(err.exit_code)
+
+
+def quiet_services(verbose: bool) -> None:
+    """Prefect and Ray talk a lot; a user wants the progress bar and one line on error."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+class RichProgress(progress.ProgressSink):
+    """One bar per stage: frames done of the total, rate and ETA."""
+
+    LABELS = {"split": "split (decode + scene cuts)", "colorize": "colorize", "stitch": "stitch + encode"}
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("frames"), TextColumn("{task.fields[rate]:>8}"), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False, disable=not sys.stderr.isatty() and not os.environ.get("VIDCOLOR_PROGRESS"),
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+    def start(self, stage, total):
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(self.LABELS.get(stage, stage), total=total or None, rate="")
+        else:
+            self.bar.update(self.tasks[stage], total=total or None)
+
+    def advance(self, stage, n):
+        if stage not in self.tasks:
+            self.start(stage, 0)
+        tid = self.tasks[stage]
+        self.bar.advance(tid, n)
+        speed = self.bar.tasks[tid].speed if tid < len(self.bar.tasks) else None
+        self.bar.update(tid, rate=f"{speed:.1f}/s" if speed else "")
+
+    def finish(self, stage):
+        if stage in self.tasks:
+            task = self.bar.tasks[self.tasks[stage]]
+            self.bar.update(self.tasks[stage], total=task.completed)

@@ -1,0 +1,141 @@
+"""The GAN colorizer behind the ``Colorizer`` interface, and the whole-image helper.
+
+Weights: one safetensors file holding the generator's state dict, with metadata ``name``,
+``config`` (GeneratorConfig JSON) and ``chroma_gain`` (a factor on the predicted ab, calibrated on
+the validation images after training). The shipped default is ``vidcolor/weights/generator.safetensors``
+(fp16). Inference runs fp16 on CUDA and fp32 on CPU, under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.colorizer import Colorizer, FrameContext
+from vidcolor.models.generator import Generator, GeneratorConfig
+
+MODEL_NAME = "vidcolor-gan-mnv2"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "generator.safetensors"
+
+
+def save_generator(gen: Generator, path: str | Path, chroma_gain: float = 1.0, dtype=torch.float16,
+                   extra_meta: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {"name": MODEL_NAME, "config": json.dumps(gen.config.to_dict()), "chroma_gain": repr(float(chroma_gain))}
+    meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in gen.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def read_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, dict]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    gen = Generator(GeneratorConfig.from_dict(json.loads(meta.get("config", "{}"))))
+    state = load_file(str(path))
+    gen.load_state_dict({k: v.float() for k, v in state.items()})
+    return gen.eval().to(device), meta
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class GanColorizer(Colorizer):
+    size_multiple = 32
+
+    def __init__(self, path: str | Path, device: str | None = None):
+        self.path = Path(path)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        gen, meta = read_generator(self.path, "cpu")
+        self.name = meta.get("name", MODEL_NAME)
+        self.chroma_gain = float(meta.get("chroma_gain", "1.0"))
+        self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        self.generator = gen.to(self.device, self.dtype)
+        if self.device == "cpu":
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+        self.temporal_context = (gen.config.window - 1) // 2
+        self._identity = f"{self.name}-{_sha256(self.path)[:12]}"
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def predict_ab(self, lightness: np.ndarray, context: FrameContext = FrameContext()) -> np.ndarray:
+        L = np.asarray(lightness, dtype=np.float32)
+        if L.ndim != 3:
+            raise ValueError(f"lightness must be (N, H, W), got shape {L.shape}")
+        n, h, w = L.shape
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(f"render size {w}x{h} is not a multiple of {self.size_multiple}")
+        with torch.inference_mode():
+            x = torch.from_numpy(L).to(self.device, self.dtype)[:, None]
+            if self.device == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            ab = self.generator(x) * self.chroma_gain
+        return ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def preferred_batch_size(self) -> int:
+        return 8
+
+
+def load_gan_colorizer(spec: str | None, device: str | None = None) -> GanColorizer:
+    """spec None: the shipped default weights; else a local .safetensors path."""
+    if spec is None:
+        if not DEFAULT_WEIGHTS.exists():
+            raise FileNotFoundError(f"{DEFAULT_WEIGHTS}: the shipped default weights are missing")
+        return GanColorizer(DEFAULT_WEIGHTS, device)
+    if spec.startswith("s3://"):
+        raise NotImplementedError(f"{spec}: loading weights from object storage is not supported yet; "
+                                  "download the .safetensors file and pass its path")
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"{spec}: no such weights file")
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{spec}: weights must be a .safetensors file")
+    return GanColorizer(path, device)
+
+
+def render_shape(h: int, w: int, render_size: int, multiple: int = 32) -> tuple[int, int]:
+    """(H, W) for the model: the short side scaled to ``render_size``, both rounded to ``multiple``."""
+    s = render_size / min(h, w)
+    rh = max(multiple, int(round(h * s / multiple)) * multiple)
+    rw = max(multiple, int(round(w * s / multiple)) * multiple)
+    return rh, rw
+
+
+def colorize_rgb_image(colorizer: Colorizer, rgb: np.ndarray, render_size: int = 256) -> np.ndarray:
+    """Colorize one RGB uint8 image (H, W, 3) (its colour is ignored: only Lab L is used) -> RGB
+    uint8 of the same size. L stays at full resolution; ab is predicted at the render size and
+    bilinearly upsampled."""
+    import cv2
+
+    from vidcolor.color import lab_to_rgb, rgb_to_lab
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)
+    h, w = rgb.shape[:2]
+    L = rgb_to_lab(rgb[..., :3].astype(np.float32) / 255.0)[..., 0]
+    rh, rw = render_shape(h, w, render_size, colorizer.size_multiple)
+    small = cv2.resize(L, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else L
+    ab = colorizer.predict_ab(small[None].astype(np.float32))[0]
+    if (rh, rw) != (h, w):
+        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = lab_to_rgb(np.concatenate([L[..., None], ab], axis=-1))
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)

@@ -1,0 +1,139 @@
+"""The colorization generator: U-Net on the MobileNetV2 encoder, pixel-shuffle decoder, spatial
+self-attention at 1/32 resolution, and temporal attention over a window of neighbouring frames.
+
+Input: Lab L, (N, 1, H, W) in [0, 100], H and W multiples of 32. Output: Lab ab, (N, 2, H, W).
+The N frames are consecutive frames of one scene; each frame attends (temporally, per pixel of the
+1/32 and 1/16 feature maps) to the frames within ``window // 2`` of it inside the batch. With
+window 1 each frame only sees itself: image mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidcolor.color_torch import lightness_to_gray
+from vidcolor.models.mobilenet_v2 import FEATURE_CHANNELS, MobileNetV2
+
+AB_SCALE = 110.0
+
+
+@dataclass
+class GeneratorConfig:
+    window: int = 3  # temporal window (odd); 1 = image model
+    bottleneck: int = 256
+    decoder: tuple[int, ...] = (192, 128, 64, 48, 16)  # channels at 1/16, 1/8, 1/4, 1/2, 1/1
+    heads: int = 4
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["decoder"] = list(self.decoder)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        d = dict(d)
+        d["decoder"] = tuple(d.get("decoder", cls.decoder))
+        return cls(**d)
+
+
+def conv_act(cin: int, cout: int, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.GroupNorm(8 if cout % 8 == 0 else 1, cout),
+                         nn.SiLU(inplace=True))
+
+
+class SpatialSelfAttention(nn.Module):
+    """Multi-head self-attention over all positions of one feature map (pre-norm, residual)."""
+
+    def __init__(self, channels: int, heads: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.qkv = nn.Conv2d(channels, channels * 3, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
+        o = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.out(o.transpose(-1, -2).reshape(n, c, h, w))
+
+
+class TemporalAttention(nn.Module):
+    """Per-pixel attention across the frames of the batch, banded: frame i sees frames j with
+    |i - j| <= radius. Frames are the batch dimension (N consecutive frames of one scene), or
+    ``clips`` groups of N/clips frames in training."""
+
+    def __init__(self, channels: int, heads: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.qkv = nn.Linear(channels, channels * 3)
+        self.out = nn.Linear(channels, channels)
+        self.heads = heads
+        self.frame_embed = nn.Parameter(torch.zeros(1, 1, channels))
+
+    def forward(self, x: torch.Tensor, radius: int, clips: int = 1) -> torch.Tensor:
+        n, c, h, w = x.shape
+        t = n // clips
+        y = self.norm(x).reshape(clips, t, c, h * w).permute(0, 3, 1, 2).reshape(clips * h * w, t, c)
+        q, k, v = self.qkv(y).reshape(clips * h * w, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        idx = torch.arange(t, device=x.device)
+        mask = (idx[:, None] - idx[None, :]).abs() <= radius
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        o = self.out(o.transpose(1, 2).reshape(clips * h * w, t, c))
+        o = o.reshape(clips, h * w, t, c).permute(0, 2, 3, 1).reshape(n, c, h, w)
+        return x + o
+
+
+class UpBlock(nn.Module):
+    """Pixel-shuffle x2, concatenate the skip, two convs."""
+
+    def __init__(self, cin: int, cskip: int, cout: int):
+        super().__init__()
+        self.up = nn.Sequential(nn.Conv2d(cin, cout * 4, 1), nn.PixelShuffle(2), nn.SiLU(inplace=True))
+        self.conv = nn.Sequential(conv_act(cout + cskip, cout), conv_act(cout, cout))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GeneratorConfig | None = None):
+        super().__init__()
+        self.config = config = config or GeneratorConfig()
+        self.encoder = MobileNetV2()
+        del self.encoder.conv_last, self.encoder.logits  # classifier head unused
+        c16, c8, c4, c2, c1 = config.decoder
+        cb = config.bottleneck
+        self.bottleneck = conv_act(FEATURE_CHANNELS[4], cb)
+        self.self_attn = SpatialSelfAttention(cb, config.heads)
+        self.temporal32 = TemporalAttention(cb, config.heads)
+        self.up16 = UpBlock(cb, FEATURE_CHANNELS[3], c16)
+        self.temporal16 = TemporalAttention(c16, config.heads)
+        self.up8 = UpBlock(c16, FEATURE_CHANNELS[2], c8)
+        self.up4 = UpBlock(c8, FEATURE_CHANNELS[1], c4)
+        self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
+        self.up1 = UpBlock(c2, 1, c1)
+        self.head = nn.Conv2d(c1, 2, 3, padding=1)
+
+    @property
+    def temporal_radius(self) -> int:
+        return (self.config.window - 1) // 2
+
+    def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None) -> torch.Tensor:
+        """L (N, 1, H, W) in [0, 100] -> ab (N, 2, H, W). ``clips``: the batch is that many
+        independent sequences of N/clips frames; ``radius`` overrides the temporal window."""
+        r = self.temporal_radius if radius is None else radius
+        gray = lightness_to_gray(lightness) * 2 - 1
+        f2, f4, f8, f16, f32 = self.encoder.features(gray.expand(-1, 3, -1, -1))
+        x = self.self_attn(self.bottleneck(f32))
+        x = self.temporal32(x, r, clips)
+        x = self.temporal16(self.up16(x, f16), r, clips)
+        x = self.up8(x, f8)
+        x = self.up4(x, f4)
+        x = self.up2(x, f2)
+        x = self.up1(x, lightness / 50 - 1)
+        return torch.tanh(self.head(x)) * AB_SCALE

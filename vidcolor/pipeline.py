@@ -1,0 +1,127 @@
+"""Turning a user's request into a checked, identified job, before anything heavy starts.
+
+Every problem with the input, output or settings surfaces here as one BadInputError line, so bad
+input never starts Ray or Prefect and never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidcolor.colorizers import load_colorizer
+from vidcolor.errors import BadInputError
+from vidcolor.media.mux import output_suffix
+from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
+from vidcolor.runstate import RunLayout, fingerprint_file, make_run_id
+from vidcolor.settings import CODECS, OUTPUT_CONTAINERS, ChromaSettings, EncodeSettings
+from vidcolor.stages.finalize import cache_dir, stage_input
+from vidcolor.store import default_store_uri, is_s3_uri, split_s3_uri
+
+
+@dataclass(frozen=True)
+class Job:
+    input_uri: str
+    output_uri: str
+    source_path: str  # local path of the input (staged from S3 when needed)
+    info: VideoInfo
+    fingerprint: str
+    model_identity: str
+    size_multiple: int
+    run_id: str
+    store_uri: str
+    chroma: ChromaSettings
+    encode: EncodeSettings
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_id)
+
+    @property
+    def encode_key(self) -> str:
+        return self.encode.key()
+
+
+def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
+    if chroma.render_size < 32:
+        raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
+    if chroma.max_chunk_frames < 2:
+        raise BadInputError("--max-chunk-frames", "must be at least 2")
+    if chroma.overlap_frames < 0:
+        raise BadInputError("--overlap-frames", "must not be negative")
+    if chroma.overlap_frames * 2 > chroma.max_chunk_frames:
+        raise BadInputError(
+            "--overlap-frames",
+            f"{chroma.overlap_frames} is more than half of --max-chunk-frames {chroma.max_chunk_frames}",
+        )
+    if encode.codec not in CODECS:
+        raise BadInputError("--codec", f"unknown codec {encode.codec!r} (choose from {', '.join(CODECS)})")
+    if encode.crf is not None and not (0 <= encode.crf <= 51):
+        raise BadInputError("--crf", f"{encode.crf} is outside 0-51")
+
+
+def check_output(output_uri: str, input_uri: str, codec: str) -> None:
+    suffix = output_suffix(output_uri)
+    if suffix not in OUTPUT_CONTAINERS:
+        raise BadInputError(output_uri, f"unsupported output container {suffix or '(none)'!r}; use {', '.join(OUTPUT_CONTAINERS)}")
+    allowed = CODECS[codec][2]
+    if suffix not in allowed:
+        raise BadInputError(output_uri, f"codec {codec} cannot be stored in {suffix}; use {' or '.join(allowed)}")
+    if is_s3_uri(output_uri):
+        if output_uri.rstrip("/") == input_uri.rstrip("/"):
+            raise BadInputError(output_uri, "output is the input; refusing to overwrite the source")
+        from vidcolor.store.s3 import check_bucket
+
+        bucket, key = split_s3_uri(output_uri)
+        if not key:
+            raise BadInputError(output_uri, "no object key in the output URI")
+        check_bucket(output_uri)
+        return
+    out = Path(output_uri)
+    if not is_s3_uri(input_uri):
+        inp = Path(input_uri)
+        if out.resolve() == inp.resolve() or (out.exists() and inp.exists() and os.path.samefile(out, inp)):
+            raise BadInputError(output_uri, "output is the input; refusing to overwrite the source")
+    if out.is_dir():
+        raise BadInputError(output_uri, "is a directory; give a file name for the output")
+    if not out.parent.resolve().is_dir():
+        raise BadInputError(output_uri, f"output folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent.resolve(), os.W_OK):
+        raise BadInputError(output_uri, "output folder is not writable")
+
+
+def prepare_job(
+    input_uri: str,
+    output_uri: str,
+    chroma: ChromaSettings,
+    encode: EncodeSettings,
+    store_uri: str | None = None,
+) -> Job:
+    check_settings(chroma, encode)
+    if not is_s3_uri(input_uri):
+        check_readable_file(input_uri)
+    check_output(output_uri, input_uri, encode.codec)
+    source_path = stage_input(input_uri, cache_dir())
+    info = probe_video(source_path)
+    if is_s3_uri(input_uri):  # name the user's URI in later messages, not the cache path
+        info = VideoInfo.from_dict({**info.to_dict(), "path": source_path})
+    try:
+        colorizer = load_colorizer(chroma.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise BadInputError("--model", str(e)) from None
+    fingerprint = fingerprint_file(source_path)
+    run_id = make_run_id(fingerprint, chroma.key(colorizer.identity))
+    return Job(
+        input_uri=input_uri,
+        output_uri=output_uri,
+        source_path=source_path,
+        info=info,
+        fingerprint=fingerprint,
+        model_identity=colorizer.identity,
+        size_multiple=colorizer.size_multiple,
+        run_id=run_id,
+        store_uri=store_uri or default_store_uri(),
+        chroma=chroma,
+        encode=encode,
+    )

@@ -1,0 +1,124 @@
+"""The chunk plan: which frames each chunk colorizes, and how neighbours overlap.
+
+A chunk's *core* frames are the ones it outputs; its *extended* range adds up to ``overlap``
+frames on each side, inside its scene only. Cores tile the film exactly once. Inside a scene,
+neighbouring chunks both colorize the 2K frames around their shared boundary, and stitch blends
+them with a linear ramp; across a hard cut nothing is blended.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    scene: int
+    core_start: int
+    core_end: int  # exclusive
+    ext_start: int
+    ext_end: int  # exclusive
+
+    @property
+    def core_frames(self) -> int:
+        return self.core_end - self.core_start
+
+    @property
+    def ext_frames(self) -> int:
+        return self.ext_end - self.ext_start
+
+
+def split_scene(start: int, end: int, max_frames: int) -> list[tuple[int, int]]:
+    """Core ranges for one scene: whole chunks of ``max_frames`` while more than two caps remain,
+    then the rest split evenly (so no chunk is a sliver). Every core is at most ``max_frames``."""
+    cores = []
+    pos = start
+    while end - pos > 2 * max_frames:
+        cores.append((pos, pos + max_frames))
+        pos += max_frames
+    remaining = end - pos
+    if remaining <= 0:
+        return cores
+    n = math.ceil(remaining / max_frames)
+    bounds = [pos + round(i * remaining / n) for i in range(n + 1)]
+    cores.extend(zip(bounds[:-1], bounds[1:]))
+    return cores
+
+
+def chunks_for_scenes(scene_starts: list[int], total_frames: int, max_frames: int, overlap: int) -> list[Chunk]:
+    """The whole plan from scene boundaries (used by tests and to cross-check the streaming split)."""
+    chunks: list[Chunk] = []
+    bounds = list(scene_starts) + [total_frames]
+    for scene, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for cs, ce in split_scene(a, b, max_frames):
+            chunks.append(make_chunk(len(chunks), scene, cs, ce, a, b, overlap))
+    return chunks
+
+
+def make_chunk(index: int, scene: int, cs: int, ce: int, scene_start: int, scene_end: int, overlap: int) -> Chunk:
+    return Chunk(index, scene, cs, ce, max(scene_start, cs - overlap), min(scene_end, ce + overlap))
+
+
+def chunk_to_dict(c: Chunk) -> dict:
+    return asdict(c)
+
+
+def chunk_from_dict(d: dict) -> Chunk:
+    return Chunk(**{k: d[k] for k in Chunk.__dataclass_fields__})
+
+
+def render_size(width: int, height: int, short_side: int, multiple: int) -> tuple[int, int]:
+    """(w, h) of the frames the model sees: short side about ``short_side``, aspect kept, both a
+    multiple of ``multiple`` (never upscaling past the source by more than one rounding step)."""
+    scale = min(1.0, short_side / min(width, height))
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    return w, h
+
+
+def blend_weight(chunk: Chunk, frame: int, overlap: int, first_in_scene: bool, last_in_scene: bool) -> float:
+    """Unnormalised weight of ``chunk``'s prediction at ``frame``: a linear ramp over the 2K frames
+    around each boundary it shares with a neighbour in its scene, 1 inside its core, 0 outside its
+    extended range. Neighbours' ramps sum to 1 at every frame of an overlap."""
+    if not (chunk.ext_start <= frame < chunk.ext_end):
+        return 0.0
+    if overlap <= 0:
+        return 1.0 if chunk.core_start <= frame < chunk.core_end else 0.0
+    w = 1.0
+    if not first_in_scene:
+        w *= min(1.0, max(0.0, (frame - (chunk.core_start - overlap) + 0.5) / (2 * overlap)))
+    if not last_in_scene:
+        w *= min(1.0, max(0.0, ((chunk.core_end + overlap) - frame - 0.5) / (2 * overlap)))
+    return w
+
+
+def contributors(chunks: list[Chunk], index: int) -> list[Chunk]:
+    """Chunks whose predictions are blended into ``chunks[index]``'s core frames."""
+    me = chunks[index]
+    return [
+        c for c in chunks
+        if c.scene == me.scene and c.ext_start < me.core_end and c.ext_end > me.core_start
+    ]
+
+
+def frame_weights(chunks: list[Chunk], index: int, overlap: int) -> dict[int, list[float]]:
+    """For each contributor of chunk ``index``: normalised weights over its core frames."""
+    me = chunks[index]
+    scene_chunks = [c for c in chunks if c.scene == me.scene]
+    first, last = scene_chunks[0].index, scene_chunks[-1].index
+    contrib = contributors(chunks, index)
+    raw = {
+        c.index: [blend_weight(c, f, overlap, c.index == first, c.index == last) for f in range(me.core_start, me.core_end)]
+        for c in contrib
+    }
+    out = {c: [0.0] * me.core_frames for c in raw}
+    for k in range(me.core_frames):
+        total = sum(raw[c][k] for c in raw)
+        if total <= 0:  # cannot happen for a well-formed plan; fall back to the chunk's own frame
+            out[index][k] = 1.0
+            continue
+        for c in raw:
+            out[c][k] = raw[c][k] / total
+    return out

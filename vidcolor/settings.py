@@ -1,0 +1,58 @@
+"""Frozen settings of a colorize run.
+
+``chroma_key`` covers what changes the colorized chroma (part of the run id); ``encode_key``
+covers what only changes the encode, so a new --crf or --codec reuses every colorized chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+CODECS = {
+    # name: (encoder, pix_fmt, containers that hold it)
+    "h264": ("libx264", "yuv420p", (".mp4", ".mkv", ".mov")),
+    "hevc": ("libx265", "yuv420p", (".mp4", ".mkv", ".mov")),
+    "ffv1": ("ffv1", "yuv420p", (".mkv",)),
+    "prores": ("prores_ks", "yuv422p10le", (".mov", ".mkv")),
+}
+OUTPUT_CONTAINERS = (".mp4", ".mkv", ".mov")
+
+
+@dataclass(frozen=True)
+class ChromaSettings:
+    model: str = "default"
+    render_size: int = 256  # short side of the frames the model sees, rounded to its size multiple
+    max_chunk_frames: int = 240
+    overlap_frames: int = 8
+    scene_threshold: float = 27.0
+    min_scene_frames: int = 8
+
+    def key(self, model_identity: str) -> dict:
+        d = asdict(self)
+        d["model"] = model_identity
+        return d
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str = "h264"
+    crf: int | None = None  # None = the codec's default quality for a master (see stitch)
+    preset: str = "medium"
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How a run executes; never changes its output."""
+
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    max_attempts: int = 3
+    stitch_parallelism: int = 2
+    batch_size: int = 8
+    extra: dict = field(default_factory=dict)

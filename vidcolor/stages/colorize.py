@@ -1,0 +1,67 @@
+"""Colorize one chunk: its render-size luma in, its predicted chroma (ab) out.
+
+The same library call serves the Ray actor (a chunk) and tests (directly). Temporal models see
+``temporal_context`` extra frames around every batch, so batch edges inside a chunk are seamless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+from vidcolor.color import luma_to_lightness
+from vidcolor.colorizer import Colorizer, FrameContext
+from vidcolor.plan import Chunk
+from vidcolor.runstate import RunLayout, pack_array, unpack_array, write_chunk_done
+from vidcolor.store import ObjectStore
+
+
+def quantize_ab(ab: np.ndarray) -> np.ndarray:
+    """ab as int8: one ab unit is below what the 8-bit output chroma can show."""
+    return np.clip(np.rint(ab), -127, 127).astype(np.int8)
+
+
+def predict_chunk_ab(colorizer: Colorizer, luma: np.ndarray, full_range: bool, chunk: Chunk, batch_size: int) -> np.ndarray:
+    lightness = luma_to_lightness(luma, full_range=full_range)
+    n = lightness.shape[0]
+    ctx = max(0, int(colorizer.temporal_context))
+    out = np.empty(lightness.shape + (2,), dtype=np.int8)
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        s0, e0 = max(0, s - ctx), min(n, e + ctx)
+        ab = colorizer.predict_ab(lightness[s0:e0], FrameContext(chunk.index, chunk.ext_start + s0))
+        out[s:e] = quantize_ab(ab[s - s0 : e - s0])
+    return out
+
+
+def load_chunk_source(store: ObjectStore, layout: RunLayout, chunk: Chunk) -> np.ndarray:
+    return unpack_array(store.get_bytes(layout.chunk(chunk.index, "source.npz")), "luma")
+
+
+def colorize_chunk(
+    store: ObjectStore,
+    layout: RunLayout,
+    chunk: Chunk,
+    colorizer: Colorizer,
+    full_range: bool,
+    batch_size: int = 8,
+    luma: np.ndarray | None = None,
+    worker: str = "",
+    inference_lock=None,
+) -> dict:
+    """Predict and store one chunk's chroma, then its done-marker. Idempotent."""
+    t0 = time.time()
+    if luma is None:
+        luma = load_chunk_source(store, layout, chunk)
+    if luma.shape[0] != chunk.ext_frames:
+        raise RuntimeError(f"chunk {chunk.index}: source has {luma.shape[0]} frames, plan says {chunk.ext_frames}")
+    with inference_lock or contextlib.nullcontext():
+        ab = predict_chunk_ab(colorizer, luma, full_range, chunk, batch_size)
+    t1 = time.time()
+    write_chunk_done(
+        store, layout, chunk.index, pack_array(ab=ab), chunk.ext_frames,
+        {"model": colorizer.identity, "worker": worker, "infer_seconds": round(t1 - t0, 3)},
+    )
+    return {"chunk": chunk.index, "frames": chunk.ext_frames, "seconds": round(time.time() - t0, 3)}

@@ -1,0 +1,112 @@
+"""Concat + mux, and the atomic hand-over of the finished film to the output name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from vidcolor.errors import RunFailedError
+from vidcolor.media.mux import count_video_frames, join_segments, mux_with_source, output_suffix
+from vidcolor.media.probe import VideoInfo
+from vidcolor.runstate import RunLayout
+from vidcolor.stages.split import load_frame_table
+from vidcolor.store import ObjectStore, is_s3_uri, split_s3_uri
+
+
+def finalize_output(
+    store: ObjectStore,
+    layout: RunLayout,
+    plan: dict,
+    encode_key: str,
+    codec: str,
+    output_uri: str,
+    source_info: VideoInfo,
+) -> dict:
+    n_chunks = len(plan["chunks"])
+    suffix = output_suffix(output_uri)
+    with tempfile.TemporaryDirectory(prefix="vidcolor-final-") as work:
+        local_path = getattr(store, "local_path", None)
+        seg_paths = []
+        for i in range(n_chunks):
+            key = layout.segment(encode_key, i)
+            if local_path is not None:
+                seg_paths.append(str(local_path(key)))
+            else:
+                p = os.path.join(work, f"{i:05d}.nut")
+                store.download_file(key, p)
+                seg_paths.append(p)
+        joined = os.path.join(work, "video.nut")
+        table = load_frame_table(store, layout).column("pts").to_pylist()
+        first_pts = [table[c["core_start"]] for c in plan["chunks"]]
+        packets, shift = join_segments(seg_paths, joined, first_pts, Fraction(source_info.time_base))
+        if packets != plan["total_frames"]:
+            raise RunFailedError(output_uri, f"joined video has {packets} frames, source has {plan['total_frames']}")
+
+        if is_s3_uri(output_uri):
+            staged = os.path.join(work, "output" + suffix)
+            mux_with_source(joined, shift, source_info, staged, suffix, codec)
+            _check_frames(staged, plan, output_uri)
+            from vidcolor.store.s3 import s3_client
+
+            bucket, key = split_s3_uri(output_uri)
+            s3_client().upload_file(staged, bucket, key)  # visible only once complete
+            size = os.path.getsize(staged)
+        else:
+            dest = Path(output_uri)
+            # Temp name beside the output (same filesystem, so the rename is atomic), hidden, and
+            # never the output's own name.
+            tmp = dest.with_name(f".{dest.name}.vidcolor-partial-{os.getpid()}{suffix}")
+            try:
+                mux_with_source(joined, shift, source_info, str(tmp), suffix, codec)
+                _check_frames(str(tmp), plan, output_uri)
+                size = tmp.stat().st_size
+                os.replace(tmp, dest)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+    return {"output": output_uri, "frames": plan["total_frames"], "bytes": size}
+
+
+def _check_frames(path: str, plan: dict, output_uri: str) -> None:
+    n = count_video_frames(path)
+    if n != plan["total_frames"]:
+        raise RunFailedError(output_uri, f"output has {n} frames, source has {plan['total_frames']}")
+
+
+def stage_input(input_uri: str, cache_dir: Path) -> str:
+    """A local path for the input: itself, or for s3:// a copy in the cache (keyed by ETag)."""
+    if not is_s3_uri(input_uri):
+        return input_uri
+    from botocore.exceptions import ClientError
+
+    from vidcolor.errors import BadInputError
+    from vidcolor.store.s3 import check_bucket, s3_client
+
+    check_bucket(input_uri)
+    bucket, key = split_s3_uri(input_uri)
+    try:
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        raise BadInputError(input_uri, "no such object") from None
+    if head.get("ContentLength", 0) == 0:
+        raise BadInputError(input_uri, "is empty (0 bytes)")
+    etag = head.get("ETag", "").strip('"').replace("-", "_") or "noetag"
+    dest = cache_dir / "inputs" / f"{etag}-{head['ContentLength']}" / Path(key).name
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        s3_client().download_file(bucket, key, str(tmp))
+        os.replace(tmp, dest)
+    return str(dest)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("VIDCOLOR_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "vidcolor"
+
+

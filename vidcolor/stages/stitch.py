@@ -1,0 +1,105 @@
+"""Stitch one chunk: blend its chroma with its neighbours' in the overlaps, upsample it, join it
+with the ORIGINAL full-resolution luma of the source, encode a segment.
+
+Runs per chunk, in parallel; each reads only its own core frames of the source (frame-accurate
+seek by the pts recorded at split time).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from vidcolor.color import chroma_from_lab, luma_to_lightness
+from vidcolor.media.encode import SegmentEncoder
+from vidcolor.media.luma import iter_luma
+from vidcolor.media.probe import VideoInfo
+from vidcolor.plan import chunk_from_dict, frame_weights
+from vidcolor.runstate import RunLayout, sha256_file, unpack_array
+from vidcolor.settings import EncodeSettings
+from vidcolor.stages.split import load_frame_table
+from vidcolor.store import ObjectStore
+
+
+def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int) -> np.ndarray:
+    """(core_frames, h, w, 2) float32 ab of chunk ``index`` after overlap blending."""
+    chunks = [chunk_from_dict(d) for d in plan["chunks"]]
+    me = chunks[index]
+    weights = frame_weights(chunks, index, plan["settings"]["overlap_frames"])
+    out = None
+    for c_index, w in weights.items():
+        c = chunks[c_index]
+        ab = unpack_array(store.get_bytes(layout.chunk(c_index, "chroma.npz")), "ab")
+        if ab.shape[0] != c.ext_frames:
+            raise RuntimeError(f"chunk {c_index}: chroma has {ab.shape[0]} frames, plan says {c.ext_frames}")
+        lo = me.core_start - c.ext_start
+        w_arr = np.asarray(w, dtype=np.float32)
+        k0, k1 = int(np.argmax(w_arr > 0)), len(w_arr) - int(np.argmax(w_arr[::-1] > 0))
+        if out is None:
+            out = np.zeros((me.core_frames,) + ab.shape[1:], dtype=np.float32)
+        # only the frames this contributor actually covers (its weight is 0 elsewhere)
+        sl = ab[lo + k0 : lo + k1].astype(np.float32)
+        out[k0:k1] += sl * w_arr[k0:k1, None, None, None]
+    return out
+
+
+def stitch_chunk(
+    store: ObjectStore,
+    layout: RunLayout,
+    plan: dict,
+    index: int,
+    source_path: str,
+    encode: EncodeSettings,
+    encode_key: str,
+    on_frames: Callable[[int], None] | None = None,
+) -> dict:
+    t0 = time.time()
+    info = VideoInfo.from_dict(plan["video"])
+    me = chunk_from_dict(plan["chunks"][index])
+    ab = blended_chroma(store, layout, plan, index)
+    table = load_frame_table(store, layout).slice(me.core_start, me.core_frames).to_pydict()
+    pts_list, dur_list = table["pts"], table["duration"]
+    cw, ch = info.width // 2, info.height // 2
+
+    fd, tmp = tempfile.mkstemp(suffix=".nut", prefix=f"vidcolor-seg{index:05d}-")
+    os.close(fd)
+    encoder = SegmentEncoder(tmp, info, encode)
+    written = 0
+    try:
+        frames = iter_luma(source_path, start_pts=pts_list[0], first_index=me.core_start)
+        for k, frame in zip(range(me.core_frames), frames):
+            if frame.pts != pts_list[k]:
+                raise RuntimeError(
+                    f"chunk {index}: source frame {me.core_start + k} has pts {frame.pts}, plan says {pts_list[k]}"
+                )
+            ab_half = cv2.resize(ab[k], (cw, ch), interpolation=cv2.INTER_LINEAR)
+            y_half = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA)
+            cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range), ab_half, info.matrix, info.full_range)
+            encoder.write(frame.y, cb, cr, frame.pts, dur_list[k])
+            written += 1
+            if on_frames and written % 8 == 0:
+                on_frames(8)
+        frames.close()
+        encoder.close()
+        if written != me.core_frames:
+            raise RuntimeError(f"chunk {index}: decoded {written} of {me.core_frames} source frames")
+        if on_frames:
+            on_frames(written % 8)
+        digest = sha256_file(tmp)
+        store.upload_file(tmp, layout.segment(encode_key, index))
+        store.put_json(
+            layout.segment(encode_key, index, "json"),
+            {"chunk": index, "frames": written, "sha256": digest, "seconds": round(time.time() - t0, 3)},
+        )
+    except BaseException:
+        encoder.abort()
+        raise
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {"chunk": index, "frames": written, "seconds": round(time.time() - t0, 3)}

@@ -1,0 +1,83 @@
+"""The object-store interface. Keys are '/'-separated strings under the store's root.
+
+Every write is atomic: a reader sees the old object or the whole new one, never a part. The local
+store writes a temp file and renames it; S3 makes an object visible only when its (multipart)
+upload completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+def is_s3_uri(uri: str) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+def default_store_uri() -> str:
+    env = os.environ.get("VIDCOLOR_STORE")
+    if env:
+        return env
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "vidcolor", "store")
+
+
+class ObjectStore(ABC):
+    uri: str
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; KeyError when it does not exist."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (recursive), sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def download_file(self, key: str, path: str | os.PathLike) -> None: ...
+
+    @abstractmethod
+    def upload_file(self, path: str | os.PathLike, key: str) -> None: ...
+
+    def get_json(self, key: str):
+        return json.loads(self.get_bytes(key))
+
+    def put_json(self, key: str, value) -> None:
+        self.put_bytes(key, json.dumps(value, indent=2, sort_keys=True).encode())
+
+    def delete_prefix(self, prefix: str) -> None:
+        for key in self.list(prefix):
+            self.delete(key)
+
+
+def open_store(uri: str | None = None) -> ObjectStore:
+    uri = uri or default_store_uri()
+    if is_s3_uri(uri):
+        from vidcolor.store.s3 import S3Store
+
+        return S3Store(uri)
+    if "://" in uri and not uri.startswith("file://"):
+        from vidcolor.errors import BadInputError
+
+        raise BadInputError(uri, "unsupported store URI (use a local folder or s3://bucket/prefix)")
+    from vidcolor.store.local import LocalFolderStore
+
+    return LocalFolderStore(Path(uri.removeprefix("file://")).expanduser())

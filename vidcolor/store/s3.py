@@ -1,0 +1,110 @@
+"""S3 (AWS, MinIO, Ceph, SeaweedFS, Garage...) as the object store.
+
+Endpoint, region and credentials come from the standard AWS environment and config files
+(AWS_ENDPOINT_URL, AWS_PROFILE, AWS_ACCESS_KEY_ID, ...); nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from vidcolor.errors import BadInputError
+from vidcolor.store.base import ObjectStore, split_s3_uri
+
+_MULTIPART_THRESHOLD = 64 << 20
+
+
+@functools.lru_cache(maxsize=None)
+def s3_client():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"})
+    )
+
+
+def check_bucket(uri: str) -> None:
+    """Raise a one-line BadInputError when the bucket is missing or unreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _ = split_s3_uri(uri)
+    if not bucket:
+        raise BadInputError(uri, "no bucket in the S3 URI")
+    try:
+        s3_client().head_bucket(Bucket=bucket)
+    except ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise BadInputError(uri, f"bucket {bucket!r} does not exist") from None
+        if code in ("403", "AccessDenied"):
+            raise BadInputError(uri, f"access to bucket {bucket!r} denied") from None
+        raise BadInputError(uri, f"cannot reach bucket {bucket!r} ({code})") from None
+    except BotoCoreError as e:
+        raise BadInputError(uri, f"cannot reach the S3 endpoint ({type(e).__name__})") from None
+
+
+def _transfer_config():
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=_MULTIPART_THRESHOLD, multipart_chunksize=32 << 20)
+
+
+class S3Store(ObjectStore):
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+        self.bucket, prefix = split_s3_uri(self.uri)
+        self.prefix = prefix.strip("/")
+        check_bucket(self.uri)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def get_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client().head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = []
+        for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def download_file(self, key: str, path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client().download_file(self.bucket, self._key(key), str(path), Config=_transfer_config())
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise KeyError(key) from None
+            raise
+
+    def upload_file(self, path, key: str) -> None:
+        # One PUT or a multipart upload: either way the object appears only when complete.
+        s3_client().upload_file(str(path), self.bucket, self._key(key), Config=_transfer_config())

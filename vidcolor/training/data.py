@@ -1,0 +1,107 @@
+"""Training data: an image folder preloaded once into a uint8 cache, random crops and flips, and
+synthetic-motion clips made from stills with a known random affine motion."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/tmp/vidcolor_cache") -> np.ndarray:
+    """All images of ``folder``, short side resized to ``size`` and centre-cropped square, as one
+    uint8 array (N, size, size, 3) RGB; cached as .npy keyed by the folder listing."""
+    import cv2
+
+    files = list_images(folder)
+    if not files:
+        raise ValueError(f"{folder}: no images")
+    key = hashlib.sha256(("\n".join(f"{p}:{p.stat().st_size}" for p in files) + f"|{size}").encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"images_{key}.npy"
+    if cache.exists():
+        return np.load(cache)
+    out = np.empty((len(files), size, size, 3), np.uint8)
+    for i, p in enumerate(files):
+        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{p}: not a readable image")
+        h, w = bgr.shape[:2]
+        s = size / min(h, w)
+        bgr = cv2.resize(bgr, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA)
+        h, w = bgr.shape[:2]
+        y, x = (h - size) // 2, (w - size) // 2
+        out[i] = cv2.cvtColor(bgr[y:y + size, x:x + size], cv2.COLOR_BGR2RGB)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, out)
+    tmp.rename(cache)
+    return out
+
+
+def random_crops(images: np.ndarray, batch: int, crop: int, gen: torch.Generator,
+                 min_scale: float = 0.6) -> torch.Tensor:
+    """(batch, 3, crop, crop) float RGB in [0, 1]: random image, random-size square crop (side
+    between ``min_scale`` and 1 of the cached side), resized to ``crop``, random horizontal flip."""
+    n, size = images.shape[0], images.shape[1]
+    idx = torch.randint(0, n, (batch,), generator=gen)
+    out = []
+    for i in idx.tolist():
+        side = int(size * (min_scale + (1 - min_scale) * torch.rand((), generator=gen).item()))
+        side = max(side, min(crop, size))
+        y = int(torch.randint(0, size - side + 1, (), generator=gen))
+        x = int(torch.randint(0, size - side + 1, (), generator=gen))
+        t = torch.from_numpy(images[i, y:y + side, x:x + side]).permute(2, 0, 1).float()[None] / 255.0
+        if side != crop:
+            t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False, antialias=True)
+        if torch.rand((), generator=gen).item() < 0.5:
+            t = t.flip(-1)
+        out.append(t)
+    return torch.cat(out).clamp(0, 1)
+
+
+def _affine(angle: float, scale: float, tx: float, ty: float) -> torch.Tensor:
+    c, s = math.cos(angle) * scale, math.sin(angle) * scale
+    return torch.tensor([[c, -s, tx], [s, c, ty], [0.0, 0.0, 1.0]])
+
+
+def motion_clips(images: np.ndarray, clips: int, frames: int, crop: int, gen: torch.Generator):
+    """Synthetic-motion clips from stills. Returns (rgb, rel):
+
+    - rgb: (clips * frames, 3, crop, crop) in [0, 1], frame k of a clip = the still sampled through
+      the affine A_k = M^k (normalised coordinates, output -> input, as ``affine_grid`` uses);
+    - rel: (clips, frames - 1, 2, 3): the affine R_t with frame_{t+1}(x) = frame_t(R_t x), i.e.
+      ``grid_sample(frame_t, affine_grid(R_t))`` reproduces frame_{t+1} (where it lies inside).
+    """
+    base = random_crops(images, clips, crop, gen, min_scale=0.75)
+    rgb, rels = [], []
+    for c in range(clips):
+        r = torch.rand(4, generator=gen) * 2 - 1
+        step = _affine(0.03 * r[0].item(), 1 + 0.03 * r[1].item(), 0.06 * r[2].item(), 0.06 * r[3].item())
+        a0 = _affine(0.0, 0.85, 0.0, 0.0)  # zoomed in a little so the motion stays mostly inside
+        mats = [a0]
+        for _ in range(frames - 1):
+            mats.append(mats[-1] @ step)
+        theta = torch.stack([m[:2] for m in mats])
+        grid = F.affine_grid(theta, (frames, 3, crop, crop), align_corners=False)
+        rgb.append(F.grid_sample(base[c:c + 1].expand(frames, -1, -1, -1), grid, mode="bilinear",
+                                 padding_mode="reflection", align_corners=False))
+        rels.append(torch.stack([(torch.linalg.inv(mats[t]) @ mats[t + 1])[:2] for t in range(frames - 1)]))
+    return torch.cat(rgb).clamp(0, 1), torch.stack(rels)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warp (N, C, H, W) by (N, 2, 3) affines; returns the warped maps and the validity mask."""
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    inside = ((grid.abs() <= 1).all(dim=-1)).unsqueeze(1).to(x.dtype)
+    return out, inside

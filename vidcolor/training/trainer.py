@@ -1,0 +1,344 @@
+"""Three-stage training of the colorization GAN (library; ``vidcolor train`` is the command).
+
+Stage 1: generator pretraining, L1 on ab + perceptual loss on MobileNetV2 features of the RGB.
+Stage 2: short adversarial fine-tuning against the frame PatchGAN (NoGAN-style).
+Stage 3: temporal training on synthetic-motion clips made from stills: the generator runs with its
+temporal window; consistency = warp the prediction of frame t with the known affine and compare
+with frame t+1's prediction; plus the temporal PatchGAN on clips.
+
+Resumable: checkpoints (safetensors + JSON) every ``ckpt_every`` steps and at each stage's end; the
+random stream of each step is derived from (seed, global step), so a resumed run continues as the
+uninterrupted one would. Per-epoch metrics (epoch = one pass-equivalent over the training images)
+go to ``metrics.jsonl`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.color_torch import lab_to_rgb, rgb_to_lab
+from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator, lab_to_disc_input
+from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
+from vidcolor.training.checkpoint import load_checkpoint, save_checkpoint
+from vidcolor.training.data import build_cache, motion_clips, random_crops, warp
+
+STAGES = (1, 2, 3)
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    val: str | None = None
+    seed: int = 0
+    device: str | None = None
+    crop: int = 128
+    cache_size: int = 192
+    batch: int = 16
+    steps: tuple[int, int, int] = (600, 150, 120)
+    minutes: tuple[float, float, float] = (0.0, 0.0, 0.0)  # wall-time cap per stage, 0 = none
+    lr: float = 3e-4
+    encoder_lr: float = 3e-5
+    gan_lr: float = 5e-5
+    d_lr: float = 2e-4
+    frozen_blocks: int = 6  # conv0 and blocks < this stay frozen in every stage
+    perceptual: float = 0.05
+    adv: float = 0.02
+    temporal_adv: float = 0.01
+    consistency: float = 1.0
+    clip_frames: int = 3
+    clips: int = 4
+    window: int = 3
+    ckpt_every: int = 50
+    val_size: int = 224
+    cache_dir: str = "/tmp/vidcolor_cache"
+    backbone: str | None = None
+    max_steps_this_run: int = 0  # stop after this many steps (0 = no limit): for tests / pausing
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def pick_device(device: str | None) -> str:
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Perceptual(torch.nn.Module):
+    """L1 between MobileNetV2 features (strides 4, 8, 16) of two RGB batches in [0, 1]."""
+
+    def __init__(self, net: MobileNetV2):
+        super().__init__()
+        self.net = net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, pred_rgb: torch.Tensor, target_rgb: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            ft = self.net.features(target_rgb * 2 - 1, upto=12)[1:]
+        fp = self.net.features(pred_rgb * 2 - 1, upto=12)[1:]
+        return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp)
+
+
+def _step_generator(seed: int, global_step: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed * 1_000_003 + global_step)
+    return g
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, log=print):
+        self.cfg = cfg
+        self.log = log
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt_dir = self.out / "checkpoint"
+        backbone = load_mobilenet_v2(cfg.backbone)
+        self.gen = Generator(GeneratorConfig(window=cfg.window))
+        enc_state = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("conv_last", "logits"))}
+        self.gen.encoder.load_state_dict(enc_state)
+        self.gen.to(self.device)
+        self.perceptual = Perceptual(backbone).to(self.device)
+        self.disc = PatchDiscriminator(channels=32).to(self.device)
+        self.tdisc = TemporalPatchDiscriminator(channels=16).to(self.device)
+        self._freeze_encoder()
+        enc_params = [p for n, p in self.gen.named_parameters() if n.startswith("encoder.")]
+        dec_params = [p for n, p in self.gen.named_parameters() if not n.startswith("encoder.")]
+        self.opt_g = torch.optim.AdamW([{"params": enc_params, "lr": cfg.encoder_lr},
+                                        {"params": dec_params, "lr": cfg.lr}], betas=(0.5, 0.99), weight_decay=1e-4)
+        self.opt_d = torch.optim.AdamW(list(self.disc.parameters()) + list(self.tdisc.parameters()),
+                                       lr=cfg.d_lr, betas=(0.5, 0.99), weight_decay=0)
+        self.state = {"stage": 1, "stage_step": 0, "global_step": 0, "images_seen": 0, "stage_wall_s": {},
+                      "epoch_logged": 0, "done": False, "seed": cfg.seed}
+        restored = load_checkpoint(self.ckpt_dir, self._modules(), self._optimizers(), device=self.device)
+        if restored is not None:
+            self.state = restored
+            self.log(f"resumed from {self.ckpt_dir}: stage {self.state['stage']} step {self.state['stage_step']}")
+        self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir)
+        self.val_images = build_cache(cfg.val, cfg.val_size, cfg.cache_dir) if cfg.val else None
+        self._running: dict[str, list[float]] = {}
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _modules(self):
+        return {"generator": self.gen, "disc": self.disc, "tdisc": self.tdisc}
+
+    def _optimizers(self):
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def _freeze_encoder(self):
+        for n, p in self.gen.encoder.named_parameters():
+            frozen = n.startswith("conv0") or (n.startswith("blocks.") and int(n.split(".")[1]) < self.cfg.frozen_blocks)
+            p.requires_grad_(not frozen)
+
+    def save(self):
+        save_checkpoint(self.ckpt_dir, self._modules(), self._optimizers(), self.state)
+
+    def _metric_line(self, extra: dict):
+        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage": self.state["stage"],
+                "stage_step": self.state["stage_step"], "global_step": self.state["global_step"],
+                "epoch": self.state["images_seen"] / len(self.images)}
+        line.update({k: float(np.mean(v)) for k, v in self._running.items() if v})
+        line.update(extra)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        self._running = {}
+        self.log(json.dumps(line))
+
+    def _track(self, **losses):
+        for k, v in losses.items():
+            self._running.setdefault(k, []).append(float(v))
+
+    # -- losses -------------------------------------------------------------------------------
+    def _lab(self, rgb: torch.Tensor):
+        lab = rgb_to_lab(rgb)
+        return lab[:, :1], lab[:, 1:]
+
+    def _content_loss(self, L, ab_pred, ab_true, rgb_true):
+        l1 = F.l1_loss(ab_pred, ab_true) / 110.0
+        if self.cfg.perceptual > 0:
+            rgb_pred = lab_to_rgb(torch.cat([L, ab_pred], 1))
+            perc = self.perceptual(rgb_pred, rgb_true)
+        else:
+            perc = torch.zeros((), device=L.device)
+        return l1, perc
+
+    def _d_step(self, real, fake, disc):
+        loss = F.relu(1 - disc(real)).mean() + F.relu(1 + disc(fake.detach())).mean()
+        return loss
+
+    # -- steps --------------------------------------------------------------------------------
+    def _image_step(self, stage: int, gen: torch.Generator):
+        cfg = self.cfg
+        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen).to(self.device)
+        L, ab = self._lab(rgb)
+        pred = self.gen(L, clips=L.shape[0], radius=0)
+        l1, perc = self._content_loss(L, pred, ab, rgb)
+        loss = l1 + cfg.perceptual * perc
+        if stage == 2:
+            fake = lab_to_disc_input(L, pred)
+            real = lab_to_disc_input(L, ab)
+            d_loss = self._d_step(real, fake, self.disc)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            g_adv = -self.disc(fake).mean()
+            loss = loss + cfg.adv * g_adv
+            self._track(d=d_loss.item(), g_adv=g_adv.item())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self._track(l1=l1.item(), perceptual=perc.item(), loss=loss.item())
+        return rgb.shape[0]
+
+    def _temporal_step(self, gen: torch.Generator):
+        cfg = self.cfg
+        T, B = cfg.clip_frames, cfg.clips
+        rgb, rel = motion_clips(self.images, B, T, cfg.crop, gen)
+        rgb, rel = rgb.to(self.device), rel.to(self.device)
+        L, ab = self._lab(rgb)
+        pred = self.gen(L, clips=B)  # model's own window
+        l1, perc = self._content_loss(L, pred, ab, rgb)
+        p = pred.reshape(B, T, 2, *pred.shape[-2:])
+        warped, mask = warp(p[:, :-1].reshape(B * (T - 1), 2, *pred.shape[-2:]), rel.reshape(B * (T - 1), 2, 3))
+        nxt = p[:, 1:].reshape(B * (T - 1), 2, *pred.shape[-2:])
+        cons = ((warped - nxt).abs() * mask).sum() / (mask.sum() * 2 + 1e-6) / 110.0
+        fake = lab_to_disc_input(L, pred)
+        real = lab_to_disc_input(L, ab)
+
+        def clip(x):
+            return x.reshape(B, T, 3, *x.shape[-2:]).transpose(1, 2)
+
+        d_loss = self._d_step(real, fake, self.disc) + self._d_step(clip(real), clip(fake), self.tdisc)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        g_adv = -self.disc(fake).mean()
+        g_tadv = -self.tdisc(clip(fake)).mean()
+        loss = l1 + cfg.perceptual * perc + cfg.consistency * cons + cfg.adv * g_adv + cfg.temporal_adv * g_tadv
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self._track(l1=l1.item(), perceptual=perc.item(), consistency=cons.item(), d=d_loss.item(),
+                    g_adv=g_adv.item(), g_tadv=g_tadv.item(), loss=loss.item())
+        return B * T
+
+    # -- validation ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, gain: float = 1.0) -> dict:
+        if self.val_images is None:
+            return {}
+        return validate_generator(self.gen, self.val_images, self.device, gain)
+
+    # -- main loop ----------------------------------------------------------------------------
+    def _set_lrs(self, stage: int):
+        cfg = self.cfg
+        total = cfg.steps[stage - 1]
+        frac = self.state["stage_step"] / max(total, 1)
+        cap = cfg.minutes[stage - 1] * 60
+        if cap:  # a wall-time cap ends the stage early: decay on whichever comes first
+            frac = max(frac, self.state["stage_wall_s"].get(str(stage), 0.0) / cap)
+        if stage == 1:
+            warm = min(1.0, (self.state["stage_step"] + 1) / 30)
+            dec = warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+            enc, dlr = cfg.encoder_lr * dec, cfg.lr * dec
+        elif stage == 2:
+            enc, dlr = cfg.gan_lr * 0.1, cfg.gan_lr
+        else:
+            enc, dlr = cfg.gan_lr * 0.1, cfg.gan_lr
+        self.opt_g.param_groups[0]["lr"] = enc
+        self.opt_g.param_groups[1]["lr"] = dlr
+
+    def train(self) -> dict:
+        cfg = self.cfg
+        steps_this_run = 0
+        per_epoch = len(self.images)
+        while not self.state["done"]:
+            stage = self.state["stage"]
+            total = cfg.steps[stage - 1]
+            cap = cfg.minutes[stage - 1] * 60
+            wall_key = str(stage)
+            t_stage = time.time() - self.state["stage_wall_s"].get(wall_key, 0.0)
+            self.gen.train()
+            while self.state["stage_step"] < total and not (cap and time.time() - t_stage >= cap):
+                if cfg.max_steps_this_run and steps_this_run >= cfg.max_steps_this_run:
+                    self.state["stage_wall_s"][wall_key] = time.time() - t_stage
+                    self.save()
+                    return self.state
+                self._set_lrs(stage)
+                gen = _step_generator(cfg.seed, self.state["global_step"])
+                torch.manual_seed(cfg.seed * 7919 + self.state["global_step"])
+                n = self._temporal_step(gen) if stage == 3 else self._image_step(stage, gen)
+                self.state["stage_step"] += 1
+                self.state["global_step"] += 1
+                self.state["images_seen"] += n
+                steps_this_run += 1
+                self.state["stage_wall_s"][wall_key] = time.time() - t_stage
+                epoch = self.state["images_seen"] // per_epoch
+                if epoch > self.state["epoch_logged"]:
+                    self.state["epoch_logged"] = epoch
+                    self.gen.eval()
+                    self._metric_line({"event": "epoch", **self.validate()})
+                    self.gen.train()
+                if self.state["stage_step"] % cfg.ckpt_every == 0:
+                    self.save()
+            # stage finished (steps reached or wall-time cap)
+            self.gen.eval()
+            self._metric_line({"event": f"stage{stage}_end", "stage_wall_s": self.state["stage_wall_s"][wall_key],
+                               **self.validate()})
+            self.save_generator(self.out / f"generator_stage{stage}.safetensors")
+            if stage == 3:
+                self.state["done"] = True
+            else:
+                self.state["stage"] = stage + 1
+                self.state["stage_step"] = 0
+            self.save()
+        return self.state
+
+    def save_generator(self, path: Path, gain: float = 1.0, dtype=torch.float32, extra_meta: dict | None = None):
+        from vidcolor.models.gan_colorizer import save_generator
+
+        save_generator(self.gen, path, chroma_gain=gain, dtype=dtype, extra_meta=extra_meta)
+
+
+@torch.no_grad()
+def validate_generator(gen: Generator, val_images: np.ndarray, device: str, gain: float = 1.0,
+                       batch: int = 16) -> dict:
+    """Val metrics: RGB PSNR of ours and of the grey baseline, colourfulness ratio to originals."""
+    from vidcolor.color import lab_to_rgb as np_lab_to_rgb
+    from vidcolor.evaluation.metrics import colourfulness, psnr
+
+    ps, pg, co, cr = [], [], [], []
+    was_training = gen.training
+    gen.eval()
+    for i in range(0, len(val_images), batch):
+        rgb8 = val_images[i:i + batch]
+        rgb = torch.from_numpy(rgb8).permute(0, 3, 1, 2).float().div(255).to(device)
+        L = rgb_to_lab(rgb)[:, :1]
+        ab = gen(L, clips=L.shape[0], radius=0) * gain
+        lab = torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        for j in range(lab.shape[0]):
+            ours = np.clip(np.rint(np_lab_to_rgb(lab[j]) * 255), 0, 255).astype(np.uint8)
+            grey_lab = lab[j].copy()
+            grey_lab[..., 1:] = 0
+            grey = np.clip(np.rint(np_lab_to_rgb(grey_lab) * 255), 0, 255).astype(np.uint8)
+            ps.append(psnr(ours, rgb8[j]))
+            pg.append(psnr(grey, rgb8[j]))
+            co.append(colourfulness(ours))
+            cr.append(colourfulness(rgb8[j]))
+    if was_training:
+        gen.train()
+    return {"val_psnr": float(np.mean(ps)), "val_psnr_grey": float(np.mean(pg)),
+            "val_colourfulness": float(np.mean(co)), "val_colourfulness_ratio": float(np.mean(co) / max(np.mean(cr), 1e-6))}
