@@ -14,7 +14,8 @@ from vidcolor import progress
 from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
 
 
-@flow(name="colorize-film", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False)
+# Parameters are validated so a deployment run (plain JSON) gets the settings dataclasses back.
+@flow(name="colorize-film", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def colorize_film(
     input_uri: str,
     output_uri: str,
