@@ -118,6 +118,9 @@ class Generator(nn.Module):
         self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
         self.up1 = UpBlock(c2, 1, c1)
         self.head = nn.Conv2d(c1, 2, 3, padding=1)
+        with torch.no_grad():  # start near grey: small initial chroma
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
 
     @property
     def temporal_radius(self) -> int:

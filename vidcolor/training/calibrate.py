@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-GAINS = tuple(np.round(np.arange(1.0, 2.01, 0.1), 2))
+GAINS = tuple(float(g) for g in np.round(np.arange(0.7, 2.01, 0.1), 2))
 
 
 def calibrate_gain(gen, val_images, device: str, target_ratio: float = 0.85, min_psnr_margin: float = 0.8,
@@ -32,7 +32,7 @@ def calibrate_gain(gen, val_images, device: str, target_ratio: float = 0.85, min
     elif ok:
         best = max(ok, key=lambda r: r["val_colourfulness_ratio"])
     else:
-        best = rows[0]
+        best = min(rows, key=lambda r: abs(r["gain"] - 1.0))
     return best["gain"], rows
 
 
