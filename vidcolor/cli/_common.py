@@ -19,8 +19,9 @@ def fail(err: VidcolorError) -> None:
 def quiet_services(verbose: bool) -> None:
     """Prefect and Ray talk a lot; a user wants the progress bar and one line on error."""
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+        # Our own one-line error replaces Prefect's task tracebacks; --verbose brings them back.
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+        os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
         os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")

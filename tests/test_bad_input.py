@@ -1,0 +1,114 @@
+"""Bad input: one clear line naming the file and the problem, non-zero exit, no output file, the
+source untouched. All through the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import pytest
+from conftest import run_cli
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _expect_error(args, output, *needles, env=None):
+    result = run_cli(["colorize", *map(str, args), "-o", str(output), "--model", "test:luma-ramp"], env=env, timeout=120)
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("vidcolor: error: ")
+    for needle in needles:
+        assert needle in line, line
+    assert not output.exists()
+    assert [p for p in output.parent.iterdir() if p.name.startswith("." + output.name)] == []
+    return line
+
+
+def test_missing_path(tmp_path):
+    _expect_error([tmp_path / "nope.mp4"], tmp_path / "o.mp4", "nope.mp4", "no such file")
+
+
+def test_directory(tmp_path):
+    d = tmp_path / "films"
+    d.mkdir()
+    _expect_error([d], tmp_path / "o.mp4", "films", "is a directory")
+
+
+def test_text_file(tmp_path):
+    f = tmp_path / "notes.mp4"
+    f.write_text("this is not a film\n" * 50)
+    before = _sha(f)
+    _expect_error([f], tmp_path / "o.mp4", "notes.mp4", "not a video file")
+    assert _sha(f) == before
+
+
+def test_empty_file(tmp_path):
+    f = tmp_path / "empty.mp4"
+    f.touch()
+    _expect_error([f], tmp_path / "o.mp4", "empty.mp4", "empty")
+
+
+def test_audio_only_file(tmp_path):
+    f = tmp_path / "sound.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", str(f)], check=True)
+    _expect_error([f], tmp_path / "o.mp4", "sound.m4a", "no video stream")
+
+
+def test_truncated_video(film_mp4, tmp_path):
+    f = tmp_path / "cut.mp4"
+    data = film_mp4.read_bytes()
+    f.write_bytes(data[: len(data) // 2])
+    before = _sha(f)
+    _expect_error([f], tmp_path / "o.mp4", "cut.mp4", "truncated")
+    assert _sha(f) == before
+
+
+def test_truncated_video_with_index_up_front(tmp_path):
+    """faststart mp4: the header survives, the frames do not; found during the decode pass."""
+    from vidcolor.media.synth import make_test_film
+
+    full = tmp_path / "full.mp4"
+    make_test_film(full, [60], size=(160, 120), audio=False, subtitles=False, extra_args=["-movflags", "+faststart"])
+    f = tmp_path / "cut.mp4"
+    f.write_bytes(full.read_bytes()[: full.stat().st_size * 2 // 3])
+    _expect_error([f, "--store", tmp_path / "store"], tmp_path / "o.mp4", "cut.mp4", "truncated")
+
+
+def test_output_equal_to_input(film_mp4, tmp_path):
+    before = _sha(film_mp4)
+    result = run_cli(["colorize", film_mp4, "-o", film_mp4, "--model", "test:luma-ramp"], timeout=120)
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "output is the input" in lines[0] and film_mp4.name in lines[0]
+    assert _sha(film_mp4) == before
+
+
+def test_missing_s3_bucket(s3_server, film_mp4, tmp_path):
+    line = _expect_error(["s3://no-such-bucket/film.mp4"], tmp_path / "o.mp4", "s3://no-such-bucket/film.mp4", "does not exist")
+    assert "testing" not in line  # credentials never printed
+    result = run_cli(["colorize", film_mp4, "-o", "s3://no-such-bucket/out.mp4", "--model", "test:luma-ramp"], timeout=120)
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "no-such-bucket" in lines[0] and "does not exist" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--codec", "ffv1"], "codec ffv1 cannot be stored in .mp4"),
+        (["--overlap-frames", "20", "--max-chunk-frames", "30"], "--overlap-frames"),
+        (["--codec", "vp9"], "unknown codec"),
+    ],
+)
+def test_bad_settings(film_mp4, tmp_path, extra, needle):
+    _expect_error([film_mp4, *extra], tmp_path / "o.mp4", needle)
+
+
+def test_output_folder_missing(film_mp4, tmp_path):
+    result = run_cli(["colorize", film_mp4, "-o", tmp_path / "no" / "o.mp4", "--model", "test:luma-ramp"], timeout=120)
+    assert result.returncode != 0 and "does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
