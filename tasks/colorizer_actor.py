@@ -58,7 +58,20 @@ def ensure_ray(min_cpus: float = 1) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
     else:
+        _preload_tcmalloc()
         ray.init(num_cpus=max(os.cpu_count() or 1, int(min_cpus + 0.999)), **quiet)
+
+
+def _preload_tcmalloc() -> None:
+    """Local Ray's workers inherit this process's environment: give them tcmalloc, which made CPU
+    inference up to 2.7x faster than glibc malloc here (set VIDCOLOR_TCMALLOC=0 to opt out)."""
+    if os.environ.get("VIDCOLOR_TCMALLOC", "1") == "0" or "LD_PRELOAD" in os.environ:
+        return
+    for lib_dir in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        lib = os.path.join(lib_dir, "libtcmalloc_minimal.so.4")
+        if os.path.exists(lib):
+            os.environ["LD_PRELOAD"] = lib
+            return
 
 
 def colorize_chunks_on_actors(
