@@ -30,9 +30,9 @@ def colorize_film(
         colorize_chunks(job, plan, execution)
         progress.start("stitch", plan["total_frames"])
         stitched = stitch_segment.map(unmapped(job), unmapped(plan), range(len(plan["chunks"])))
-        stitched.result()
+        segments = stitched.result()
         progress.finish("stitch")
-        result = concat_and_mux(job, plan)
+        result = concat_and_mux(job, plan, segments)
     except BaseException as e:
         mark_run_failed(job, str(e))
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -33,6 +35,7 @@ def colorize_chunks(job: Job, plan: dict, execution: ExecutionSettings) -> dict:
         record.save()
         progress.advance("colorize", chunk.core_frames)
 
+    t0 = time.time()
     try:
         quarantined = colorize_chunks_on_actors(
             todo,
@@ -49,6 +52,7 @@ def colorize_chunks(job: Job, plan: dict, execution: ExecutionSettings) -> dict:
         )
     finally:
         progress.finish("colorize")
+        record.add_timing("colorize", time.time() - t0)
     if quarantined:
         record.data["quarantined"] = {str(k): v for k, v in sorted(quarantined.items())}
         record.save()

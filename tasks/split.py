@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from vidcolor import progress
 from vidcolor.pipeline import Job
+from vidcolor.runstate import RunRecord
 from vidcolor.stages.split import split_film
 from vidcolor.store import open_store
 
@@ -20,7 +21,9 @@ def split_into_chunks(job: Job) -> dict:
         pass
     progress.start("split", job.info.frame_count_header or 0)
     try:
-        return split_film(store, job.layout, job.source_path, job.info, job.chroma, job.size_multiple,
+        plan = split_film(store, job.layout, job.source_path, job.info, job.chroma, job.size_multiple,
                           on_frames=progress.advancer("split"))
     finally:
         progress.finish("split")
+    RunRecord(store, job.layout).add_timing("split", plan["split_seconds"])
+    return plan

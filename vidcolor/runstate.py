@@ -173,6 +173,11 @@ class RunRecord:
     def save(self) -> None:
         self.store.put_json(self.layout.run_json, self.data)
 
+    def add_timing(self, stage: str, seconds: float) -> None:
+        timings = self.current.setdefault("timings", {})
+        timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
+        self.save()
+
     def finish(self, status: str, **info) -> None:
         self.data["status"] = status
         self.current.update({"finished_at": time.time(), "status": status, **info})

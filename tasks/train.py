@@ -1,0 +1,26 @@
+"""Train: a thin Prefect task over ``vidcolor.training`` (the library never imports prefect)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+
+@task(name="train-colorizer", cache_policy=NO_CACHE)
+def train_colorizer(config: dict, export: str | None = None) -> dict:
+    """Run (or resume) the three training stages; returns the final state and weights path."""
+    from pathlib import Path
+
+    from vidcolor.training.calibrate import finish_run
+    from vidcolor.training.trainer import TrainConfig, Trainer
+
+    cfg = dict(config)
+    for key in ("steps", "minutes"):
+        if key in cfg:
+            cfg[key] = tuple(cfg[key])
+    trainer = Trainer(TrainConfig(**cfg))
+    state = trainer.train()
+    weights = None
+    if state.get("done"):
+        weights = str(finish_run(trainer, Path(export) if export else None))
+    return {"state": state, "weights": weights}
