@@ -1,5 +1,99 @@
-"""Placeholder until the model work lands (issue 3); registers nothing yet."""
+"""``vidcolor image INPUT -o OUTPUT``: colorize one image or a folder of images.
+
+Each output keeps its input's size: Lab L of the input at full resolution, chroma predicted at the
+render size and upsampled. Bad input gives one error line naming the file, a non-zero exit and no
+output file (outputs are written to a temporary name and renamed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def register(app) -> None:
-    return None
+class ImageError(Exception):
+    pass
+
+
+def read_rgb(path: Path):
+    import cv2
+    import numpy as np
+
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if not path.is_file():
+        raise ImageError(f"{path}: not a file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise ImageError(f"{path}: not a readable image (unknown or corrupt format)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def write_rgb(path: Path, rgb) -> None:
+    import cv2
+
+    suffix = path.suffix.lower() or ".png"
+    ok, buf = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ImageError(f"{path}: cannot encode an image with suffix {suffix!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def plan(input: Path, output: Path) -> list[tuple[Path, Path]]:
+    if not input.exists():
+        raise ImageError(f"{input}: no such file or folder")
+    if input.is_dir():
+        files = sorted(p for p in input.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ImageError(f"{input}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if output.exists() and not output.is_dir():
+            raise ImageError(f"{output}: input is a folder, so the output must be a folder")
+        return [(p, output / p.name) for p in files]
+    if output.is_dir():
+        return [(input, output / input.name)]
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageError(f"{output}: output needs an image suffix ({', '.join(IMAGE_SUFFIXES)})")
+    return [(input, output)]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("image")
+    def image(
+        input: Path = typer.Argument(..., help="an image, or a folder of images"),
+        output: Path = typer.Option(..., "-o", "--output", help="output image (or folder for a folder input)"),
+        model: str = typer.Option("default", "--model", help="colorizer spec: default, PATH.safetensors, test:NAME"),
+        render_size: int = typer.Option(256, "--render-size", help="short side the model sees (rounded to its multiple)"),
+        device: Optional[str] = typer.Option(None, help="cpu / cuda"),
+    ) -> None:
+        """Colorize photos; sizes and luminance are kept."""
+        from vidcolor.colorizers import load_colorizer
+        from vidcolor.models.gan_colorizer import colorize_rgb_image
+
+        try:
+            if render_size < 32:
+                raise ImageError(f"--render-size {render_size}: must be at least 32")
+            jobs = plan(input, output)
+            images = [(src, dst, read_rgb(src)) for src, dst in jobs]  # validate every input first
+            try:
+                colorizer = load_colorizer(model, device=device)
+            except (FileNotFoundError, ValueError, NotImplementedError) as exc:
+                raise ImageError(f"--model {model}: {exc}") from exc
+            for src, dst, rgb in images:
+                write_rgb(dst, colorize_rgb_image(colorizer, rgb, render_size))
+                typer.echo(f"{src} -> {dst}")
+        except ImageError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2)

@@ -137,5 +137,31 @@ def colorize_rgb_image(colorizer: Colorizer, rgb: np.ndarray, render_size: int =
     ab = colorizer.predict_ab(small[None].astype(np.float32))[0]
     if (rh, rw) != (h, w):
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = lab_to_rgb(np.concatenate([L[..., None], ab], axis=-1))
+    out = lab_to_rgb_in_gamut(L, ab)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+def lab_to_rgb_in_gamut(L: np.ndarray, ab: np.ndarray, rounds: int = 12) -> np.ndarray:
+    """sRGB in [0, 1] of Lab (L, ab); where a colour lies outside the sRGB gamut its chroma is
+    reduced (L kept) until it fits, instead of clipping RGB (which would change the lightness)."""
+    from vidcolor.color import _WHITE, _XYZ_TO_RGB, _f_inv, linear_to_srgb
+
+    ab = np.array(ab, dtype=np.float32, copy=True)
+    fy = (L + 16) / 116
+
+    def linear(ab_):
+        xyz = np.stack([_f_inv(fy + ab_[..., 0] / 500), _f_inv(fy), _f_inv(fy - ab_[..., 1] / 200)], -1) * _WHITE
+        return xyz @ _XYZ_TO_RGB.T
+
+    lin = linear(ab)
+    for _ in range(rounds):
+        bad = ((lin < -1e-3) | (lin > 1 + 1e-3)).any(-1)
+        if not bad.any():
+            break
+        ab[bad] *= 0.8
+        lin = linear(ab)
+    bad = ((lin < -1e-3) | (lin > 1 + 1e-3)).any(-1)
+    if bad.any():  # what still does not fit becomes grey of the same L
+        ab[bad] = 0
+        lin = linear(ab)
+    return linear_to_srgb(lin).astype(np.float32)

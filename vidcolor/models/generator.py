@@ -3,8 +3,9 @@ self-attention at 1/32 resolution, and temporal attention over a window of neigh
 
 Input: Lab L, (N, 1, H, W) in [0, 100], H and W multiples of 32. Output: Lab ab, (N, 2, H, W).
 The N frames are consecutive frames of one scene; each frame attends (temporally, per pixel of the
-1/32 and 1/16 feature maps) to the frames within ``window // 2`` of it inside the batch. With
-window 1 each frame only sees itself: image mode.
+1/32 feature map, in one block) to the frames within ``window // 2`` of it inside the batch, so a
+frame's output depends on exactly those neighbours. With window 1 each frame only sees itself:
+image mode.
 """
 
 from __future__ import annotations
@@ -112,7 +113,6 @@ class Generator(nn.Module):
         self.self_attn = SpatialSelfAttention(cb, config.heads)
         self.temporal32 = TemporalAttention(cb, config.heads)
         self.up16 = UpBlock(cb, FEATURE_CHANNELS[3], c16)
-        self.temporal16 = TemporalAttention(c16, config.heads)
         self.up8 = UpBlock(c16, FEATURE_CHANNELS[2], c8)
         self.up4 = UpBlock(c8, FEATURE_CHANNELS[1], c4)
         self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
@@ -134,7 +134,7 @@ class Generator(nn.Module):
         f2, f4, f8, f16, f32 = self.encoder.features(gray.expand(-1, 3, -1, -1))
         x = self.self_attn(self.bottleneck(f32))
         x = self.temporal32(x, r, clips)
-        x = self.temporal16(self.up16(x, f16), r, clips)
+        x = self.up16(x, f16)
         x = self.up8(x, f8)
         x = self.up4(x, f4)
         x = self.up2(x, f2)

@@ -296,7 +296,7 @@ class Trainer:
                     self.save()
             # stage finished (steps reached or wall-time cap)
             self.gen.eval()
-            self._metric_line({"event": f"stage{stage}_end", "stage_wall_s": self.state["stage_wall_s"][wall_key],
+            self._metric_line({"event": f"stage{stage}_end", "stage_wall_s": self.state["stage_wall_s"].get(wall_key, 0.0),
                                **self.validate()})
             self.save_generator(self.out / f"generator_stage{stage}.safetensors")
             if stage == 3:

@@ -1,0 +1,87 @@
+"""Generator, discriminators, Lab in torch, safetensors round trip (fast, no shared data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidcolor import color
+from vidcolor import color_torch as ct
+from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator
+from vidcolor.models.gan_colorizer import GanColorizer, read_generator, save_generator
+from vidcolor.models.generator import AB_SCALE, Generator, GeneratorConfig
+
+
+@pytest.fixture(scope="module")
+def gen3():
+    torch.manual_seed(0)
+    return Generator(GeneratorConfig(window=3)).eval()
+
+
+def test_color_torch_matches_numpy():
+    rgb = np.random.default_rng(0).random((6, 7, 3), dtype=np.float32)
+    lab_np = color.rgb_to_lab(rgb)
+    lab_t = ct.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    assert np.abs(lab_np - lab_t).max() < 1e-3
+    back = ct.lab_to_rgb(torch.from_numpy(lab_np).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    assert np.abs(back - color.lab_to_rgb(lab_np)).max() < 1e-5
+    g = np.linspace(0, 1, 50, dtype=np.float32)
+    assert np.abs(ct.lightness_to_gray(torch.from_numpy(color.gray_to_lightness(g))).numpy() - g).max() < 1e-5
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_generator_shape_and_range(window):
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(window=window)).eval()
+    L = torch.rand(4, 1, 64, 96) * 100
+    with torch.no_grad():
+        ab = g(L)
+    assert ab.shape == (4, 2, 64, 96)
+    assert torch.isfinite(ab).all() and ab.abs().max() <= AB_SCALE
+
+
+def test_temporal_attention_mixes_neighbours_only(gen3):
+    torch.manual_seed(1)
+    L = torch.rand(4, 1, 64, 64) * 100
+    L2 = L.clone()
+    L2[0] = torch.rand(1, 64, 64) * 100  # change frame 0
+    with torch.no_grad():
+        a, b = gen3(L), gen3(L2)
+        a1, b1 = gen3(L, radius=0), gen3(L2, radius=0)
+    diff = (a - b).abs().flatten(1).max(1).values
+    assert diff[0] > 1e-3
+    assert diff[1] > 1e-6  # frame 1 sees frame 0 (window 3)
+    assert diff[2] <= 1e-8 and diff[3] <= 1e-8  # frames 2, 3 do not
+    diff1 = (a1 - b1).abs().flatten(1).max(1).values
+    assert diff1[1:].max() <= 1e-8  # window 1: no mixing
+
+
+def test_clips_are_independent(gen3):
+    L = torch.rand(6, 1, 64, 64) * 100
+    L2 = L.clone()
+    L2[2] = 50.0  # last frame of clip 0
+    with torch.no_grad():
+        a, b = gen3(L, clips=2), gen3(L2, clips=2)
+    assert (a[3:] - b[3:]).abs().max() < 1e-5
+
+
+def test_discriminators_shapes():
+    assert PatchDiscriminator(channels=16)(torch.randn(2, 3, 64, 64)).shape == (2, 1, 8, 8)
+    assert TemporalPatchDiscriminator(channels=8)(torch.randn(2, 3, 3, 64, 64)).shape[:2] == (2, 1)
+
+
+def test_safetensors_round_trip(tmp_path, gen3):
+    path = tmp_path / "g.safetensors"
+    save_generator(gen3, path, chroma_gain=1.3, dtype=torch.float32)
+    g2, meta = read_generator(path)
+    assert float(meta["chroma_gain"]) == 1.3 and g2.config.window == 3
+    for (k, v), (k2, v2) in zip(gen3.state_dict().items(), g2.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    c = GanColorizer(path, device="cpu")
+    assert c.temporal_context == 1 and c.size_multiple == 32
+    assert c.identity.startswith("vidcolor-gan-mnv2-")
+    ab = c.predict_ab(np.full((3, 64, 64), 50, np.float32))
+    assert ab.shape == (3, 64, 64, 2) and ab.dtype == np.float32
+    with pytest.raises(ValueError):
+        c.predict_ab(np.zeros((1, 50, 64), np.float32))
