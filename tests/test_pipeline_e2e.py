@@ -134,3 +134,23 @@ def test_s3_input_output_and_store(pipeline, film_mp4, tmp_path, s3_server):
     assert run_json["status"] == "succeeded"
     # nothing else was written next to the output
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="films", Prefix="out/")["Contents"]] == ["out/film-colour.mp4"]
+
+
+def test_variable_frame_rate_keeps_every_timestamp(pipeline, tmp_path):
+    import subprocess
+
+    src = tmp_path / "vfr.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24", "-frames:v", "60",
+                    "-vf", "hue=s=0,setpts='if(lt(N,20),N*2,N+20)/24/TB'", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)
+    src_times = frame_pts_times(src)
+    gaps = {round(b - a, 4) for a, b in zip(src_times, src_times[1:])}
+    assert len(gaps) == 2, "the test film must really be VFR"
+    out = tmp_path / "out.mp4"
+    pipeline(src, out, tmp_path / "store", max_chunk_frames=16, overlap_frames=3)
+    assert frame_pts_times(out) == pytest.approx(src_times, abs=1e-6)
+    src_v, out_v = video_stream(probe(src)), video_stream(probe(out))
+    assert out_v["r_frame_rate"] == src_v["r_frame_rate"]
+    assert int(out_v["nb_read_frames"]) == 60
+    # avg_frame_rate of a VFR stream is frames / duration: the duration must be within one frame
+    assert abs(float(out_v["duration"]) - float(src_v["duration"])) < 1 / 24

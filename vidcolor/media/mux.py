@@ -16,10 +16,17 @@ _TEXT_SUBS_FOR_MKV = {"subrip", "srt", "ass", "ssa", "webvtt", "hdmv_pgs_subtitl
 _MUXER = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
-def join_segments(segment_paths: list[str], dest: str, first_pts: list[int], source_time_base: Fraction) -> tuple[int, Fraction]:
-    """Packets of every segment, in order, with the source's pts. Returns the number of video
-    packets written and the shift (seconds) the muxer added to ``dest``'s timestamps, which the
-    final mux takes back off.
+def join_segments(
+    segment_paths: list[str],
+    dest: str,
+    first_pts: list[int],
+    source_time_base: Fraction,
+    durations: dict[int, int],
+) -> tuple[int, Fraction]:
+    """Packets of every segment, in order, with the source's pts and durations, into ``dest``
+    (.mov or .mkv: both keep every packet's duration, so the last frame lasts as long as the
+    source's). Returns the number of video packets written and the shift (seconds) the muxer
+    added to ``dest``'s timestamps, which the final mux takes back off.
 
     A muxer may shift a segment's timestamps to keep its dts non-negative; ``first_pts`` (each
     segment's first frame in the source, in ``source_time_base``) undoes that shift exactly.
@@ -43,7 +50,7 @@ def join_segments(segment_paths: list[str], dest: str, first_pts: list[int], sou
         delay = max([delay] + [o - p for o, p in zip(order, pts)])
         pts_by_segment.append(order)
 
-    out = av.open(dest, "w", format="nut")
+    out = av.open(dest, "w", format=_MUXER[Path(dest).suffix])
     out_stream = None
     count = 0
     last_dts = None
@@ -60,6 +67,9 @@ def join_segments(segment_paths: list[str], dest: str, first_pts: list[int], sou
                         continue  # the demuxer's end-of-stream flush packet
                     packet.pts = packet.pts - shift
                     packet.dts = order[k] - delay
+                    src_pts = round(packet.pts * in_stream.time_base / source_time_base)
+                    if durations.get(src_pts):
+                        packet.duration = round(durations[src_pts] * source_time_base / in_stream.time_base)
                     k += 1
                     if last_dts is not None and packet.dts <= last_dts:
                         raise RunFailedError(path, f"segment timestamps go backwards (dts {packet.dts} after {last_dts})")

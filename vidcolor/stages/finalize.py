@@ -37,10 +37,12 @@ def finalize_output(
                 p = os.path.join(work, f"{i:05d}.nut")
                 store.download_file(key, p)
                 seg_paths.append(p)
-        joined = os.path.join(work, "video.nut")
-        table = load_frame_table(store, layout).column("pts").to_pylist()
-        first_pts = [table[c["core_start"]] for c in plan["chunks"]]
-        packets, shift = join_segments(seg_paths, joined, first_pts, Fraction(source_info.time_base))
+        # mov for mp4/mov outputs (exact time base), matroska for mkv (its own precision anyway)
+        joined = os.path.join(work, "video.mov" if suffix in (".mp4", ".mov") else "video.mkv")
+        frames = load_frame_table(store, layout).to_pydict()
+        first_pts = [frames["pts"][c["core_start"]] for c in plan["chunks"]]
+        durations = dict(zip(frames["pts"], frames["duration"]))
+        packets, shift = join_segments(seg_paths, joined, first_pts, Fraction(source_info.time_base), durations)
         if packets != plan["total_frames"]:
             raise RunFailedError(output_uri, f"joined video has {packets} frames, source has {plan['total_frames']}")
 
