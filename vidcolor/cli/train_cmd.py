@@ -23,6 +23,11 @@ def register(app: typer.Typer) -> None:
         device: Optional[str] = typer.Option(None, help="cpu / cuda (default: cuda when available)"),
         export: Optional[Path] = typer.Option(None, help="write the final fp16 weights (with calibrated chroma gain) here"),
         max_steps: int = typer.Option(0, help="stop after this many steps in this run (resume later)"),
+        adv: float = typer.Option(0.02, help="weight of the frame PatchGAN loss (stages 2, 3)"),
+        temporal_adv: float = typer.Option(0.01, help="weight of the temporal PatchGAN loss (stage 3)"),
+        perceptual: float = typer.Option(0.05, help="weight of the MobileNetV2 perceptual loss"),
+        consistency: float = typer.Option(1.0, help="weight of the temporal consistency loss (stage 3)"),
+        gan_lr: float = typer.Option(5e-5, help="generator learning rate in stages 2 and 3"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
         from vidcolor.training.trainer import TrainConfig, Trainer
@@ -36,7 +41,8 @@ def register(app: typer.Typer) -> None:
 
         cfg = TrainConfig(data=str(data), out=str(out), val=str(val) if val else None, steps=triple(steps, int),
                           minutes=triple(minutes, float), batch=batch, crop=crop, window=window, seed=seed,
-                          device=device, max_steps_this_run=max_steps)
+                          device=device, max_steps_this_run=max_steps, adv=adv,
+                          temporal_adv=temporal_adv, perceptual=perceptual, consistency=consistency, gan_lr=gan_lr)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()
         if state.get("done"):

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-GAINS = tuple(float(g) for g in np.round(np.arange(0.7, 2.01, 0.1), 2))
+GAINS = tuple(float(g) for g in np.round(np.arange(0.7, 3.01, 0.1), 2))
 
 
 def calibrate_gain(gen, val_images, device: str, target_ratio: float = 0.85, min_psnr_margin: float = 0.8,
                    gains=GAINS) -> tuple[float, list[dict]]:
-    from vidcolor.training.trainer import validate_generator
+    from vidcolor.training.trainer import predict_val, val_metrics
 
     rows = []
+    lab = predict_val(gen, val_images, device)
     for g in gains:
-        m = validate_generator(gen, val_images, device, gain=float(g))
+        m = val_metrics(lab, val_images, gain=float(g))
         m["gain"] = float(g)
         rows.append(m)
     ok = [r for r in rows if r["val_psnr"] >= r["val_psnr_grey"] + min_psnr_margin]

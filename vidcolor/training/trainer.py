@@ -314,31 +314,40 @@ class Trainer:
 
 
 @torch.no_grad()
-def validate_generator(gen: Generator, val_images: np.ndarray, device: str, gain: float = 1.0,
-                       batch: int = 16) -> dict:
-    """Val metrics: RGB PSNR of ours and of the grey baseline, colourfulness ratio to originals."""
-    from vidcolor.color import lab_to_rgb as np_lab_to_rgb
-    from vidcolor.evaluation.metrics import colourfulness, psnr
-
-    ps, pg, co, cr = [], [], [], []
+def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int = 16) -> np.ndarray:
+    """Lab (N, H, W, 3) float32: the images' own L with the generator's ab (image mode)."""
     was_training = gen.training
     gen.eval()
+    out = []
     for i in range(0, len(val_images), batch):
-        rgb8 = val_images[i:i + batch]
-        rgb = torch.from_numpy(rgb8).permute(0, 3, 1, 2).float().div(255).to(device)
+        rgb = torch.from_numpy(val_images[i:i + batch]).permute(0, 3, 1, 2).float().div(255).to(device)
         L = rgb_to_lab(rgb)[:, :1]
-        ab = gen(L, clips=L.shape[0], radius=0) * gain
-        lab = torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy()
-        for j in range(lab.shape[0]):
-            ours = np.clip(np.rint(np_lab_to_rgb(lab[j]) * 255), 0, 255).astype(np.uint8)
-            grey_lab = lab[j].copy()
-            grey_lab[..., 1:] = 0
-            grey = np.clip(np.rint(np_lab_to_rgb(grey_lab) * 255), 0, 255).astype(np.uint8)
-            ps.append(psnr(ours, rgb8[j]))
-            pg.append(psnr(grey, rgb8[j]))
-            co.append(colourfulness(ours))
-            cr.append(colourfulness(rgb8[j]))
+        ab = gen(L, clips=L.shape[0], radius=0)
+        out.append(torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if was_training:
         gen.train()
+    return np.concatenate(out)
+
+
+def val_metrics(lab: np.ndarray, val_images: np.ndarray, gain: float = 1.0) -> dict:
+    """Val metrics of predicted Lab with ab scaled by ``gain``: RGB PSNR of ours and of the grey
+    baseline, colourfulness and its ratio to the originals'."""
+    from vidcolor.evaluation.metrics import colourfulness, psnr
+    from vidcolor.models.gan_colorizer import lab_to_rgb_in_gamut
+
+    ps, pg, co, cr = [], [], [], []
+    for j in range(lab.shape[0]):
+        L = lab[j, ..., 0]
+        ours = np.clip(np.rint(lab_to_rgb_in_gamut(L, lab[j, ..., 1:] * gain) * 255), 0, 255).astype(np.uint8)
+        grey = np.clip(np.rint(lab_to_rgb_in_gamut(L, np.zeros_like(lab[j, ..., 1:])) * 255), 0, 255).astype(np.uint8)
+        ps.append(psnr(ours, val_images[j]))
+        pg.append(psnr(grey, val_images[j]))
+        co.append(colourfulness(ours))
+        cr.append(colourfulness(val_images[j]))
     return {"val_psnr": float(np.mean(ps)), "val_psnr_grey": float(np.mean(pg)),
             "val_colourfulness": float(np.mean(co)), "val_colourfulness_ratio": float(np.mean(co) / max(np.mean(cr), 1e-6))}
+
+
+def validate_generator(gen: Generator, val_images: np.ndarray, device: str, gain: float = 1.0,
+                       batch: int = 16) -> dict:
+    return val_metrics(predict_val(gen, val_images, device, batch), val_images, gain)
