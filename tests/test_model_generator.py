@@ -85,3 +85,23 @@ def test_safetensors_round_trip(tmp_path, gen3):
     assert ab.shape == (3, 64, 64, 2) and ab.dtype == np.float32
     with pytest.raises(ValueError):
         c.predict_ab(np.zeros((1, 50, 64), np.float32))
+
+
+def test_bins_head_annealed_mean():
+    from vidcolor.models.generator import ab_bins, annealed_mean
+
+    centres = ab_bins(10)
+    assert 150 < centres.shape[0] < 400 and centres.abs().max() <= 110
+    logits = torch.zeros(1, centres.shape[0], 2, 2)
+    logits[0, 5] = 4.0
+    mean = annealed_mean(logits, centres, 1.0)
+    mode = annealed_mean(logits, centres, 0.05)
+    assert torch.allclose(mode[0, :, 0, 0], centres[5], atol=1e-3)
+    assert (mean[0, :, 0, 0] - centres[5]).norm() > (mode[0, :, 0, 0] - centres[5]).norm()
+
+
+def test_temperature_stored_with_weights(tmp_path, gen3):
+    path = tmp_path / "t.safetensors"
+    save_generator(gen3, path, chroma_gain=1.0, temperature=0.5)
+    g2, meta = read_generator(path)
+    assert g2.config.temperature == 0.5 and g2.config.head == "bins"

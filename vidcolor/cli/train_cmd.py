@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         perceptual: float = typer.Option(0.05, help="weight of the MobileNetV2 perceptual loss"),
         consistency: float = typer.Option(1.0, help="weight of the temporal consistency loss (stage 3)"),
         gan_lr: float = typer.Option(5e-5, help="generator learning rate in stages 2 and 3"),
+        head: str = typer.Option("bins", help="bins (distribution over ab bins) or regression"),
+        rebalance: float = typer.Option(0.5, help="class-rebalancing exponent of the bins loss (0 = none)"),
+        init: Optional[Path] = typer.Option(None, help="generator .safetensors to start from (matching tensors)"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
         from vidcolor.training.trainer import TrainConfig, Trainer
@@ -42,7 +45,8 @@ def register(app: typer.Typer) -> None:
         cfg = TrainConfig(data=str(data), out=str(out), val=str(val) if val else None, steps=triple(steps, int),
                           minutes=triple(minutes, float), batch=batch, crop=crop, window=window, seed=seed,
                           device=device, max_steps_this_run=max_steps, adv=adv,
-                          temporal_adv=temporal_adv, perceptual=perceptual, consistency=consistency, gan_lr=gan_lr)
+                          temporal_adv=temporal_adv, perceptual=perceptual, consistency=consistency, gan_lr=gan_lr,
+                          head=head, rebalance=rebalance, init=str(init) if init else None)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()
         if state.get("done"):

@@ -28,6 +28,9 @@ class GeneratorConfig:
     bottleneck: int = 256
     decoder: tuple[int, ...] = (192, 128, 64, 48, 16)  # channels at 1/16, 1/8, 1/4, 1/2, 1/1
     heads: int = 4
+    head: str = "bins"  # "bins": distribution over quantised ab (annealed mean); "regression": ab directly
+    bin_step: int = 10  # ab grid step of the bins
+    temperature: float = 0.38  # annealed-mean temperature (1 = the mean, -> 0 = the mode)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -101,6 +104,30 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
+def ab_bins(step: int = 10) -> torch.Tensor:
+    """Centres (Q, 2) of the ab grid cells (step ``step``, |a|, |b| <= 110) that hold a colour
+    inside the sRGB gamut for some lightness: the classes of the "bins" head."""
+    import numpy as np
+
+    from vidcolor.color import _WHITE, _XYZ_TO_RGB, _f_inv
+
+    g = np.arange(-110, 110 + 1e-6, step, dtype=np.float32)
+    a, b = np.meshgrid(g, g, indexing="ij")
+    L = np.linspace(2, 98, 97, dtype=np.float32)[:, None]
+    fy = (L + 16) / 116
+    xyz = np.stack([_f_inv(fy + a.reshape(1, -1) / 500), np.broadcast_to(_f_inv(fy), (len(L), a.size)),
+                    _f_inv(fy - b.reshape(1, -1) / 200)], -1) * _WHITE
+    lin = xyz @ _XYZ_TO_RGB.T
+    ok = ((lin >= 0) & (lin <= 1)).all(-1).any(0)
+    return torch.from_numpy(np.stack([a.reshape(-1)[ok], b.reshape(-1)[ok]], -1).copy())
+
+
+def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(N, Q, H, W) logits -> (N, 2, H, W) ab: mean of softmax(logits / T) over the bin centres."""
+    p = torch.softmax(logits.float() / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", p, centres.to(p.dtype)).to(logits.dtype)
+
+
 class Generator(nn.Module):
     def __init__(self, config: GeneratorConfig | None = None):
         super().__init__()
@@ -116,19 +143,27 @@ class Generator(nn.Module):
         self.up8 = UpBlock(c16, FEATURE_CHANNELS[2], c8)
         self.up4 = UpBlock(c8, FEATURE_CHANNELS[1], c4)
         self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
-        self.up1 = UpBlock(c2, 1, c1)
-        self.head = nn.Conv2d(c1, 2, 3, padding=1)
-        with torch.no_grad():  # start near grey: small initial chroma
-            self.head.weight.mul_(0.1)
-            self.head.bias.zero_()
+        if config.head == "bins":
+            # chroma is predicted as a distribution over ab bins at 1/2 resolution
+            self.register_buffer("bin_centres", ab_bins(config.bin_step), persistent=False)
+            self.head_bins = nn.Conv2d(c2, self.bin_centres.shape[0], 1)
+        else:
+            self.up1 = UpBlock(c2, 1, c1)
+            self.head = nn.Conv2d(c1, 2, 3, padding=1)
+            with torch.no_grad():  # start near grey: small initial chroma
+                self.head.weight.mul_(0.1)
+                self.head.bias.zero_()
 
     @property
     def temporal_radius(self) -> int:
         return (self.config.window - 1) // 2
 
-    def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None,
+                temperature: float | None = None, return_logits: bool = False):
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, H, W). ``clips``: the batch is that many
-        independent sequences of N/clips frames; ``radius`` overrides the temporal window."""
+        independent sequences of N/clips frames; ``radius`` overrides the temporal window;
+        ``temperature`` the annealed-mean temperature of the bins head. With ``return_logits``
+        (bins head) returns (ab, logits at 1/2 resolution)."""
         r = self.temporal_radius if radius is None else radius
         gray = lightness_to_gray(lightness) * 2 - 1
         f2, f4, f8, f16, f32 = self.encoder.features(gray.expand(-1, 3, -1, -1))
@@ -138,5 +173,11 @@ class Generator(nn.Module):
         x = self.up8(x, f8)
         x = self.up4(x, f4)
         x = self.up2(x, f2)
+        if self.config.head == "bins":
+            logits = self.head_bins(x)
+            t = self.config.temperature if temperature is None else temperature
+            ab = F.interpolate(annealed_mean(logits, self.bin_centres, t), size=lightness.shape[-2:],
+                               mode="bilinear", align_corners=False)
+            return (ab, logits) if return_logits else ab
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE

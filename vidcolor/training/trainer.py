@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from vidcolor.color_torch import lab_to_rgb, rgb_to_lab
 from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator, lab_to_disc_input
-from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.generator import Generator, GeneratorConfig, annealed_mean
 from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
 from vidcolor.training.checkpoint import load_checkpoint, save_checkpoint
 from vidcolor.training.data import build_cache, motion_clips, random_crops, warp
@@ -62,6 +62,9 @@ class TrainConfig:
     val_size: int = 224
     cache_dir: str = "/tmp/vidcolor_cache"
     backbone: str | None = None
+    head: str = "bins"
+    rebalance: float = 0.5  # exponent of the class rebalancing weights (0 = none, 1 = Zhang et al.)
+    init: str | None = None  # generator weights to start from (matching tensors are loaded)
     max_steps_this_run: int = 0  # stop after this many steps (0 = no limit): for tests / pausing
 
     def to_json(self) -> dict:
@@ -90,6 +93,25 @@ class Perceptual(torch.nn.Module):
         return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp)
 
 
+def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float, mix: float = 0.5,
+                        sigma: float = 5.0, stride: int = 8) -> torch.Tensor:
+    """Per-bin loss weights from the training images' ab histogram (Zhang et al. 2016):
+    w = ((1 - mix) * smoothed prior + mix / Q) ** -power, normalised so E_prior[w] = 1."""
+    from vidcolor.color import rgb_to_lab
+
+    ab = rgb_to_lab(images[:, ::stride, ::stride].astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2)
+    ab_t = torch.from_numpy(ab)
+    counts = torch.zeros(centres.shape[0])
+    for i in range(0, len(ab_t), 200_000):
+        counts += torch.bincount(torch.cdist(ab_t[i:i + 200_000], centres).argmin(1), minlength=centres.shape[0]).float()
+    prior = counts / counts.sum()
+    k = torch.exp(-torch.cdist(centres, centres).pow(2) / (2 * sigma * sigma))
+    prior = (k @ prior) / (k @ prior).sum()  # Gaussian-smoothed in ab
+    mixed = (1 - mix) * prior + mix / centres.shape[0]
+    w = mixed.pow(-power)
+    return (w / (w * prior).sum()).float()
+
+
 def _step_generator(seed: int, global_step: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(seed * 1_000_003 + global_step)
@@ -107,9 +129,16 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.ckpt_dir = self.out / "checkpoint"
         backbone = load_mobilenet_v2(cfg.backbone)
-        self.gen = Generator(GeneratorConfig(window=cfg.window))
+        self.gen = Generator(GeneratorConfig(window=cfg.window, head=cfg.head))
         enc_state = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("conv_last", "logits"))}
         self.gen.encoder.load_state_dict(enc_state)
+        if cfg.init:
+            from safetensors.torch import load_file
+
+            own = self.gen.state_dict()
+            init = {k: v.float() for k, v in load_file(cfg.init).items() if k in own and own[k].shape == v.shape}
+            self.gen.load_state_dict(init, strict=False)
+            self.log(f"initialised {len(init)}/{len(own)} generator tensors from {cfg.init}")
         self.gen.to(self.device)
         self.perceptual = Perceptual(backbone).to(self.device)
         self.disc = PatchDiscriminator(channels=32).to(self.device)
@@ -129,6 +158,8 @@ class Trainer:
             self.log(f"resumed from {self.ckpt_dir}: stage {self.state['stage']} step {self.state['stage_step']}")
         self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir)
         self.val_images = build_cache(cfg.val, cfg.val_size, cfg.cache_dir) if cfg.val else None
+        if cfg.head == "bins":
+            self.class_weights = rebalancing_weights(self.images, self.gen.bin_centres.cpu(), cfg.rebalance).to(self.device)
         self._running: dict[str, list[float]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -162,18 +193,40 @@ class Trainer:
             self._running.setdefault(k, []).append(float(v))
 
     # -- losses -------------------------------------------------------------------------------
+    def _forward(self, L, **kw):
+        if self.cfg.head == "bins":
+            return self.gen(L, return_logits=True, **kw)
+        return self.gen(L, **kw), None
+
     def _lab(self, rgb: torch.Tensor):
         lab = rgb_to_lab(rgb)
         return lab[:, :1], lab[:, 1:]
 
-    def _content_loss(self, L, ab_pred, ab_true, rgb_true):
-        l1 = F.l1_loss(ab_pred, ab_true) / 110.0
+    def _content_loss(self, L, ab_pred, ab_true, rgb_true, logits=None):
+        if logits is not None:
+            # bins head: rebalanced cross-entropy against the soft-encoded target (1/2 resolution);
+            # the perceptual loss looks at the distribution's mean (T = 1)
+            l1 = self._bin_ce(logits, ab_true)
+            ab_pred = F.interpolate(annealed_mean(logits, self.gen.bin_centres, 1.0), size=L.shape[-2:],
+                                    mode="bilinear", align_corners=False)
+        else:
+            l1 = F.l1_loss(ab_pred, ab_true) / 110.0
         if self.cfg.perceptual > 0:
             rgb_pred = lab_to_rgb(torch.cat([L, ab_pred], 1))
             perc = self.perceptual(rgb_pred, rgb_true)
         else:
             perc = torch.zeros((), device=L.device)
         return l1, perc
+
+    def _bin_ce(self, logits, ab_true, sigma: float = 5.0):
+        ab = F.avg_pool2d(ab_true, 2) if ab_true.shape[-1] != logits.shape[-1] else ab_true
+        ab = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+        centres = self.gen.bin_centres
+        d2 = torch.cdist(ab, centres).pow(2)
+        target = torch.softmax(-d2 / (2 * sigma * sigma), dim=1)
+        w = self.class_weights[d2.argmin(1)]
+        logp = torch.log_softmax(logits.permute(0, 2, 3, 1).reshape(-1, centres.shape[0]).float(), dim=1)
+        return (-(target * logp).sum(1) * w).mean()
 
     def _d_step(self, real, fake, disc):
         loss = F.relu(1 - disc(real)).mean() + F.relu(1 + disc(fake.detach())).mean()
@@ -184,8 +237,8 @@ class Trainer:
         cfg = self.cfg
         rgb = random_crops(self.images, cfg.batch, cfg.crop, gen).to(self.device)
         L, ab = self._lab(rgb)
-        pred = self.gen(L, clips=L.shape[0], radius=0)
-        l1, perc = self._content_loss(L, pred, ab, rgb)
+        pred, logits = self._forward(L, clips=L.shape[0], radius=0)
+        l1, perc = self._content_loss(L, pred, ab, rgb, logits)
         loss = l1 + cfg.perceptual * perc
         if stage == 2:
             fake = lab_to_disc_input(L, pred)
@@ -209,8 +262,8 @@ class Trainer:
         rgb, rel = motion_clips(self.images, B, T, cfg.crop, gen)
         rgb, rel = rgb.to(self.device), rel.to(self.device)
         L, ab = self._lab(rgb)
-        pred = self.gen(L, clips=B)  # model's own window
-        l1, perc = self._content_loss(L, pred, ab, rgb)
+        pred, logits = self._forward(L, clips=B)  # model's own window
+        l1, perc = self._content_loss(L, pred, ab, rgb, logits)
         p = pred.reshape(B, T, 2, *pred.shape[-2:])
         warped, mask = warp(p[:, :-1].reshape(B * (T - 1), 2, *pred.shape[-2:]), rel.reshape(B * (T - 1), 2, 3))
         nxt = p[:, 1:].reshape(B * (T - 1), 2, *pred.shape[-2:])
@@ -307,14 +360,16 @@ class Trainer:
             self.save()
         return self.state
 
-    def save_generator(self, path: Path, gain: float = 1.0, dtype=torch.float32, extra_meta: dict | None = None):
+    def save_generator(self, path: Path, gain: float = 1.0, dtype=torch.float32, extra_meta: dict | None = None,
+                       temperature: float | None = None):
         from vidcolor.models.gan_colorizer import save_generator
 
-        save_generator(self.gen, path, chroma_gain=gain, dtype=dtype, extra_meta=extra_meta)
+        save_generator(self.gen, path, chroma_gain=gain, dtype=dtype, extra_meta=extra_meta, temperature=temperature)
 
 
 @torch.no_grad()
-def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int = 16) -> np.ndarray:
+def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int = 16,
+                temperature: float | None = None) -> np.ndarray:
     """Lab (N, H, W, 3) float32: the images' own L with the generator's ab (image mode)."""
     was_training = gen.training
     gen.eval()
@@ -322,11 +377,32 @@ def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int 
     for i in range(0, len(val_images), batch):
         rgb = torch.from_numpy(val_images[i:i + batch]).permute(0, 3, 1, 2).float().div(255).to(device)
         L = rgb_to_lab(rgb)[:, :1]
-        ab = gen(L, clips=L.shape[0], radius=0)
+        ab = gen(L, clips=L.shape[0], radius=0, temperature=temperature) if gen.config.head == "bins" \
+            else gen(L, clips=L.shape[0], radius=0)
         out.append(torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if was_training:
         gen.train()
     return np.concatenate(out)
+
+
+_REF_CACHE: dict[int, tuple[float, float]] = {}
+
+
+def _references(lab: np.ndarray, val_images: np.ndarray) -> tuple[float, float]:
+    """(mean grey-baseline PSNR, mean colourfulness of the originals), cached per val set."""
+    from vidcolor.evaluation.metrics import colourfulness, psnr
+    from vidcolor.models.gan_colorizer import lab_to_rgb_in_gamut
+
+    key = id(val_images)
+    if key not in _REF_CACHE:
+        pg, cr = [], []
+        for j in range(lab.shape[0]):
+            grey = np.clip(np.rint(lab_to_rgb_in_gamut(lab[j, ..., 0], np.zeros_like(lab[j, ..., 1:])) * 255),
+                           0, 255).astype(np.uint8)
+            pg.append(psnr(grey, val_images[j]))
+            cr.append(colourfulness(val_images[j]))
+        _REF_CACHE[key] = (float(np.mean(pg)), float(np.mean(cr)))
+    return _REF_CACHE[key]
 
 
 def val_metrics(lab: np.ndarray, val_images: np.ndarray, gain: float = 1.0) -> dict:
@@ -335,17 +411,14 @@ def val_metrics(lab: np.ndarray, val_images: np.ndarray, gain: float = 1.0) -> d
     from vidcolor.evaluation.metrics import colourfulness, psnr
     from vidcolor.models.gan_colorizer import lab_to_rgb_in_gamut
 
-    ps, pg, co, cr = [], [], [], []
+    grey_psnr, orig_c = _references(lab, val_images)
+    ps, co = [], []
     for j in range(lab.shape[0]):
-        L = lab[j, ..., 0]
-        ours = np.clip(np.rint(lab_to_rgb_in_gamut(L, lab[j, ..., 1:] * gain) * 255), 0, 255).astype(np.uint8)
-        grey = np.clip(np.rint(lab_to_rgb_in_gamut(L, np.zeros_like(lab[j, ..., 1:])) * 255), 0, 255).astype(np.uint8)
+        ours = np.clip(np.rint(lab_to_rgb_in_gamut(lab[j, ..., 0], lab[j, ..., 1:] * gain) * 255), 0, 255).astype(np.uint8)
         ps.append(psnr(ours, val_images[j]))
-        pg.append(psnr(grey, val_images[j]))
         co.append(colourfulness(ours))
-        cr.append(colourfulness(val_images[j]))
-    return {"val_psnr": float(np.mean(ps)), "val_psnr_grey": float(np.mean(pg)),
-            "val_colourfulness": float(np.mean(co)), "val_colourfulness_ratio": float(np.mean(co) / max(np.mean(cr), 1e-6))}
+    return {"val_psnr": float(np.mean(ps)), "val_psnr_grey": grey_psnr,
+            "val_colourfulness": float(np.mean(co)), "val_colourfulness_ratio": float(np.mean(co) / max(orig_c, 1e-6))}
 
 
 def validate_generator(gen: Generator, val_images: np.ndarray, device: str, gain: float = 1.0,
