@@ -2,7 +2,7 @@
 
 Two knobs, chosen on val/ only (the model-selection split): the annealed-mean temperature of the
 bins head (lower = closer to the mode = more vivid) and a gain on the predicted ab. Among the
-settings whose PSNR stays at least ``min_psnr_margin`` dB above the grey baseline, the one with the
+settings whose PSNR stays at least ``min_psnr_margin`` dB (0.6) above the grey baseline, the one with the
 best PSNR among those whose colourfulness reaches ``target_ratio`` of the originals'; if none
 reaches it, the most colourful one; if none keeps the margin, the untouched defaults.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-GAINS = tuple(float(g) for g in np.round(np.arange(0.8, 1.61, 0.1), 2))
+GAINS = tuple(float(g) for g in np.round(np.arange(0.8, 2.01, 0.1), 2))
 TEMPERATURES = (0.25, 0.38, 0.5, 0.7, 1.0)
 
 
-def calibrate(gen, val_images, device: str, target_ratio: float = 0.85, min_psnr_margin: float = 0.8,
+def calibrate(gen, val_images, device: str, target_ratio: float = 0.85, min_psnr_margin: float = 0.6,
               gains=GAINS, temperatures=TEMPERATURES) -> tuple[float, float | None, list[dict]]:
     """Returns (gain, temperature or None for a regression head, rows of val metrics)."""
     from vidcolor.training.trainer import predict_val, val_metrics
