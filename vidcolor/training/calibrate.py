@@ -53,7 +53,7 @@ def finish_run(trainer, export: Path | None = None) -> Path:
         with open(Path(trainer.cfg.out) / "calibration.json", "w") as f:
             json.dump({"chosen_gain": gain, "chosen_temperature": temperature, "rows": rows}, f, indent=1)
         trainer.log(json.dumps({"event": "calibration", "chosen_gain": gain, "chosen_temperature": temperature}))
-    meta = {"trained_steps": json.dumps({k: trainer.state["stage_wall_s"].get(k) for k in ("1", "2", "3")}),
+    meta = {"stage_wall_s": json.dumps({k: trainer.state["stage_wall_s"].get(k) for k in ("1", "2", "3")}),
             "global_step": trainer.state["global_step"], "seed": trainer.cfg.seed}
     final = Path(trainer.cfg.out) / "generator_final.safetensors"
     trainer.save_generator(final, gain=gain, dtype=torch.float16, extra_meta=meta, temperature=temperature)
