@@ -39,7 +39,8 @@ class ColorizerActor:
         self.full_range = full_range
         self.batch_size = batch_size
         self.inference_lock = threading.Lock()  # one inference at a time; I/O of the other overlaps
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{device}"
+        gpus = ",".join(str(g) for g in ray.get_gpu_ids())
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{device}" + (f":gpus={gpus}" if gpus else "")
 
     def colorize(self, chunk: dict) -> dict:
         from vidcolor.stages.colorize import colorize_chunk
@@ -56,7 +57,11 @@ def ensure_ray(min_cpus: float = 1) -> None:
     quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], **quiet)
+        address = os.environ["RAY_ADDRESS"]
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as e:
+            raise RunFailedError("RAY_ADDRESS", f"cannot connect to the Ray cluster at {address} ({type(e).__name__})") from None
     else:
         _preload_tcmalloc()
         ray.init(num_cpus=max(os.cpu_count() or 1, int(min_cpus + 0.999)), **quiet)

@@ -141,3 +141,40 @@ def test_gpus_requested_on_a_cluster_without_gpus(film_mp4, tmp_path, ray_cluste
 
 def test_python_is_the_venv():
     assert Path(sys.executable).parent == VENV_BIN
+
+
+def test_gpu_scheduling_on_a_ray_cluster_via_ray_address(film_mp4, tmp_path):
+    """A real multi-process Ray cluster whose node declares one GPU: two actors with 0.5 GPU each
+    share it. (No CUDA here, so the model itself runs on the CPU; scheduling is what is tested.)"""
+    from conftest import VENV_BIN, free_port, run_cli
+
+    import tempfile
+
+    port = free_port()
+    ray_tmp = tempfile.mkdtemp(prefix="vc-ray-", dir="/tmp")  # short: Ray's unix socket paths are length-limited
+    # A throwaway test cluster on loopback: no auth token (the CLI below connects the same way).
+    ray_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    # --block keeps the head in this process group, so stopping it never touches other Ray clusters
+    head = subprocess.Popen([str(VENV_BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                             "--port", str(port), "--num-cpus", "2", "--num-gpus", "1", "--include-dashboard", "false",
+                             "--disable-usage-stats", "--temp-dir", ray_tmp],
+                            env=ray_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not list(Path(ray_tmp).glob("session_*/logs/raylet.out")) and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)
+        out = tmp_path / "out.mp4"
+        result = run_cli(["colorize", film_mp4, "-o", out, "--store", tmp_path / "store", "--model", "test:luma-ramp",
+                          "--workers", "2", "--gpus-per-worker", "0.5", "--render-size", "128", "--max-chunk-frames", "24"],
+                         env={"RAY_ADDRESS": f"127.0.0.1:{port}", "RAY_AUTH_MODE": "disabled"}, timeout=240)
+        assert result.returncode == 0, result.stderr[-3000:]
+        store, layout, plan = _run_state(tmp_path / "store")
+        workers = {store.get_json(layout.chunk(c["index"], "done.json"))["worker"] for c in plan["chunks"]}
+        assert len(workers) == 2 and all(w.endswith(":gpus=0") for w in workers), workers
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)

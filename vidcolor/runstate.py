@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.store import ObjectStore, is_s3_uri
+from vidcolor.store import ObjectStore
 
 _SAMPLE_BLOCK = 1 << 20
 
@@ -128,22 +128,19 @@ def segment_is_done(store: ObjectStore, layout: RunLayout, encode_key: str, inde
     local = getattr(store, "local_path", None)
     if local is not None:
         path = local(key)
-        return path.is_file() and _sha256_file(path) == marker.get("sha256")
+        return path.is_file() and sha256_file(path) == marker.get("sha256")
     try:
         return sha256_bytes(store.get_bytes(key)) == marker.get("sha256")
     except KeyError:
         return False
 
 
-def _sha256_file(path) -> str:
+def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(8 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-sha256_file = _sha256_file
 
 
 # --- run.json ------------------------------------------------------------------------------
@@ -182,7 +179,3 @@ class RunRecord:
         self.data["status"] = status
         self.current.update({"finished_at": time.time(), "status": status, **info})
         self.save()
-
-
-def store_is_remote(uri: str) -> bool:
-    return is_s3_uri(uri)

@@ -42,7 +42,11 @@ def colorize(
         # Check everything before Prefect and Ray start: bad input costs milliseconds, not a cluster.
         prepare_job(input, output, chroma, encode, store)
         from flows.colorize_film import run_colorize_film
+        from tasks.colorizer_actor import ensure_ray
         from vidcolor import progress
+
+        # Connect (or start local Ray) from the main thread; Prefect runs tasks in worker threads.
+        ensure_ray(workers * cpus_per_worker)
 
         with RichProgress() as bar:
             progress.set_sink(bar)
