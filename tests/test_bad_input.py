@@ -14,8 +14,9 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _expect_error(args, output, *needles, env=None):
-    result = run_cli(["colorize", *map(str, args), "-o", str(output), "--model", "test:luma-ramp"], env=env, timeout=120)
+def _one_error_line(args, output, *needles) -> str:
+    """Run ``vidcolor colorize ARGS -o OUTPUT``: it must fail with one line holding every needle."""
+    result = run_cli(["colorize", *map(str, args), "-o", str(output), "--model", "test:luma-ramp"], timeout=120)
     assert result.returncode != 0
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, result.stderr
@@ -23,6 +24,11 @@ def _expect_error(args, output, *needles, env=None):
     assert line.startswith("vidcolor: error: ")
     for needle in needles:
         assert needle in line, line
+    return line
+
+
+def _expect_error(args, output, *needles):
+    line = _one_error_line(args, output, *needles)
     assert not output.exists()
     assert [p for p in output.parent.iterdir() if p.name.startswith("." + output.name)] == []
     return line
@@ -80,20 +86,14 @@ def test_truncated_video_with_index_up_front(tmp_path):
 
 def test_output_equal_to_input(film_mp4, tmp_path):
     before = _sha(film_mp4)
-    result = run_cli(["colorize", film_mp4, "-o", film_mp4, "--model", "test:luma-ramp"], timeout=120)
-    assert result.returncode != 0
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "output is the input" in lines[0] and film_mp4.name in lines[0]
+    _one_error_line([film_mp4], film_mp4, "output is the input", film_mp4.name)
     assert _sha(film_mp4) == before
 
 
 def test_missing_s3_bucket(s3_server, film_mp4, tmp_path):
     line = _expect_error(["s3://no-such-bucket/film.mp4"], tmp_path / "o.mp4", "s3://no-such-bucket/film.mp4", "does not exist")
     assert "testing" not in line  # credentials never printed
-    result = run_cli(["colorize", film_mp4, "-o", "s3://no-such-bucket/out.mp4", "--model", "test:luma-ramp"], timeout=120)
-    assert result.returncode != 0
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "no-such-bucket" in lines[0] and "does not exist" in lines[0]
+    _one_error_line([film_mp4], "s3://no-such-bucket/out.mp4", "no-such-bucket", "does not exist")
 
 
 @pytest.mark.parametrize(
@@ -109,6 +109,4 @@ def test_bad_settings(film_mp4, tmp_path, extra, needle):
 
 
 def test_output_folder_missing(film_mp4, tmp_path):
-    result = run_cli(["colorize", film_mp4, "-o", tmp_path / "no" / "o.mp4", "--model", "test:luma-ramp"], timeout=120)
-    assert result.returncode != 0 and "does not exist" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    _one_error_line([film_mp4], tmp_path / "no" / "o.mp4", "does not exist")

@@ -16,8 +16,7 @@ from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
 from vidcolor.runstate import RunLayout, fingerprint_file, make_run_id
 from vidcolor.settings import CODECS, OUTPUT_CONTAINERS, ChromaSettings, EncodeSettings
-from vidcolor.stages.finalize import cache_dir, stage_input
-from vidcolor.store import default_store_uri, is_s3_uri, split_s3_uri
+from vidcolor.store import cache_root, default_store_uri, is_s3_uri, split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,47 @@ def check_output(output_uri: str, input_uri: str, codec: str) -> None:
         raise BadInputError(output_uri, "output folder is not writable")
 
 
+def stage_input(input_uri: str, cache_dir: Path) -> str:
+    """A local path for the input: itself, or for s3:// a copy in the cache (keyed by ETag)."""
+    if not is_s3_uri(input_uri):
+        return input_uri
+    from botocore.exceptions import ClientError
+
+    from vidcolor.store.s3 import check_bucket, s3_client
+
+    check_bucket(input_uri)
+    bucket, key = split_s3_uri(input_uri)
+    try:
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        raise BadInputError(input_uri, "no such object") from None
+    if head.get("ContentLength", 0) == 0:
+        raise BadInputError(input_uri, "is empty (0 bytes)")
+    etag = head.get("ETag", "").strip('"').replace("-", "_") or "noetag"
+    dest = cache_dir / "inputs" / f"{etag}-{head['ContentLength']}" / Path(key).name
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        s3_client().download_file(bucket, key, str(tmp))
+        os.replace(tmp, dest)
+    return str(dest)
+
+
+def check_request(
+    input_uri: str,
+    output_uri: str,
+    chroma: ChromaSettings,
+    encode: EncodeSettings,
+) -> tuple[str, VideoInfo]:
+    """Settings, output and input checked, the input staged and probed: (local path, probe)."""
+    check_settings(chroma, encode)
+    if not is_s3_uri(input_uri):
+        check_readable_file(input_uri)
+    check_output(output_uri, input_uri, encode.codec)
+    source_path = stage_input(input_uri, cache_root())
+    return source_path, probe_video(source_path)
+
+
 def prepare_job(
     input_uri: str,
     output_uri: str,
@@ -98,14 +138,7 @@ def prepare_job(
     encode: EncodeSettings,
     store_uri: str | None = None,
 ) -> Job:
-    check_settings(chroma, encode)
-    if not is_s3_uri(input_uri):
-        check_readable_file(input_uri)
-    check_output(output_uri, input_uri, encode.codec)
-    source_path = stage_input(input_uri, cache_dir())
-    info = probe_video(source_path)
-    if is_s3_uri(input_uri):  # name the user's URI in later messages, not the cache path
-        info = VideoInfo.from_dict({**info.to_dict(), "path": source_path})
+    source_path, info = check_request(input_uri, output_uri, chroma, encode)
     try:
         colorizer = load_colorizer(chroma.model)
     except (FileNotFoundError, ValueError) as e:

@@ -125,9 +125,8 @@ def segment_is_done(store: ObjectStore, layout: RunLayout, encode_key: str, inde
     if marker.get("frames") != expected_frames:
         return False
     key = layout.segment(encode_key, index)
-    local = getattr(store, "local_path", None)
-    if local is not None:
-        path = local(key)
+    path = store.local_path(key)
+    if path is not None:
         return path.is_file() and sha256_file(path) == marker.get("sha256")
     try:
         return sha256_bytes(store.get_bytes(key)) == marker.get("sha256")

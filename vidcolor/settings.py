@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 CODECS = {
     # name: (encoder, pix_fmt, containers that hold it)
@@ -55,4 +55,3 @@ class ExecutionSettings:
     max_attempts: int = 3
     stitch_parallelism: int = 2
     batch_size: int = 8
-    extra: dict = field(default_factory=dict)

@@ -37,10 +37,11 @@ def colorize(
     execution = ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                                   stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
     try:
-        from vidcolor.pipeline import prepare_job
+        from vidcolor.pipeline import check_request
 
-        # Check everything before Prefect and Ray start: bad input costs milliseconds, not a cluster.
-        prepare_job(input, output, chroma, encode, store)
+        # Check input, output and settings before Prefect and Ray start: bad input costs
+        # milliseconds, not a cluster. The flow's probe task then names the run.
+        check_request(input, output, chroma, encode)
         from flows.colorize_film import run_colorize_film
         from tasks.colorizer_actor import ensure_ray
         from vidcolor import progress

@@ -27,16 +27,14 @@ def finalize_output(
     n_chunks = len(plan["chunks"])
     suffix = output_suffix(output_uri)
     with tempfile.TemporaryDirectory(prefix="vidcolor-final-") as work:
-        local_path = getattr(store, "local_path", None)
         seg_paths = []
         for i in range(n_chunks):
             key = layout.segment(encode_key, i)
-            if local_path is not None:
-                seg_paths.append(str(local_path(key)))
-            else:
-                p = os.path.join(work, f"{i:05d}.nut")
-                store.download_file(key, p)
-                seg_paths.append(p)
+            path = store.local_path(key)
+            if path is None:
+                path = os.path.join(work, f"{i:05d}.nut")
+                store.download_file(key, path)
+            seg_paths.append(str(path))
         # mov for mp4/mov outputs (exact time base), matroska for mkv (its own precision anyway)
         joined = os.path.join(work, "video.mov" if suffix in (".mp4", ".mov") else "video.mkv")
         frames = load_frame_table(store, layout).to_pydict()
@@ -75,40 +73,3 @@ def _check_frames(path: str, plan: dict, output_uri: str) -> None:
     n = count_video_frames(path)
     if n != plan["total_frames"]:
         raise RunFailedError(output_uri, f"output has {n} frames, source has {plan['total_frames']}")
-
-
-def stage_input(input_uri: str, cache_dir: Path) -> str:
-    """A local path for the input: itself, or for s3:// a copy in the cache (keyed by ETag)."""
-    if not is_s3_uri(input_uri):
-        return input_uri
-    from botocore.exceptions import ClientError
-
-    from vidcolor.errors import BadInputError
-    from vidcolor.store.s3 import check_bucket, s3_client
-
-    check_bucket(input_uri)
-    bucket, key = split_s3_uri(input_uri)
-    try:
-        head = s3_client().head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        raise BadInputError(input_uri, "no such object") from None
-    if head.get("ContentLength", 0) == 0:
-        raise BadInputError(input_uri, "is empty (0 bytes)")
-    etag = head.get("ETag", "").strip('"').replace("-", "_") or "noetag"
-    dest = cache_dir / "inputs" / f"{etag}-{head['ContentLength']}" / Path(key).name
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        s3_client().download_file(bucket, key, str(tmp))
-        os.replace(tmp, dest)
-    return str(dest)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("VIDCOLOR_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "vidcolor"
-
-

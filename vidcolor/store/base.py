@@ -23,12 +23,16 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def cache_root() -> Path:
+    """vidcolor's folder in the user's cache: $VIDCOLOR_CACHE_DIR, else $XDG_CACHE_HOME/vidcolor."""
+    if os.environ.get("VIDCOLOR_CACHE_DIR"):
+        return Path(os.environ["VIDCOLOR_CACHE_DIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "vidcolor"
+
+
 def default_store_uri() -> str:
-    env = os.environ.get("VIDCOLOR_STORE")
-    if env:
-        return env
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "vidcolor", "store")
+    return os.environ.get("VIDCOLOR_STORE") or str(cache_root() / "store")
 
 
 class ObjectStore(ABC):
@@ -56,6 +60,10 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def upload_file(self, path: str | os.PathLike, key: str) -> None: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """A path on this machine holding the object, for readers that seek; None when remote."""
+        return None
 
     def get_json(self, key: str):
         return json.loads(self.get_bytes(key))

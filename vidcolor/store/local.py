@@ -78,7 +78,6 @@ class LocalFolderStore(ObjectStore):
             self._atomic_write(key, lambda f: shutil.copyfileobj(src, f, 8 << 20))
 
     def local_path(self, key: str) -> Path:
-        """Direct path for readers that want to mmap or seek (local store only)."""
         return self._path(key)
 
 
