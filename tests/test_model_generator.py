@@ -105,3 +105,53 @@ def test_temperature_stored_with_weights(tmp_path, gen3):
     save_generator(gen3, path, chroma_gain=1.0, temperature=0.5)
     g2, meta = read_generator(path)
     assert g2.config.temperature == 0.5 and g2.config.head == "bins"
+
+
+def test_prior_correction_divides_out_the_prior(gen3):
+    from vidcolor.models.generator import annealed_mean
+
+    q = gen3.bin_centres.shape[0]
+    prior = torch.softmax(torch.randn(q, generator=torch.Generator().manual_seed(3)) * 2, 0)
+    g = Generator(GeneratorConfig(window=1)).eval()
+    g.log_prior.copy_(prior.log())
+    logits = prior.log()[None, :, None, None].expand(1, q, 2, 2).clone()  # "the model only knows the prior"
+    flat = annealed_mean(torch.zeros_like(logits), g.bin_centres, 0.4)
+    assert torch.allclose(g.decode_logits(logits, 0.4, prior_correction=1.0), flat, atol=1e-4)
+    assert not torch.allclose(g.decode_logits(logits, 0.4, prior_correction=0.0), flat, atol=1e-2)
+    half = g.decode_logits(logits, 0.4, prior_correction=0.5)
+    full, none = g.decode_logits(logits, 0.4, 1.0), g.decode_logits(logits, 0.4, 0.0)
+    assert (half - full).norm() < (none - full).norm()  # monotone in between
+
+
+def test_bins_head_resolution_and_old_configs():
+    g = Generator(GeneratorConfig(window=1)).eval()
+    with torch.no_grad():
+        ab, logits = g(torch.rand(2, 1, 64, 96) * 100, return_logits=True)
+    assert ab.shape == (2, 2, 64, 96) and logits.shape[-2:] == (16, 24)  # 1/4 resolution by default
+    assert hasattr(g, "global_fuse") and hasattr(g.encoder, "conv_last")
+    old = GeneratorConfig.from_dict({"window": 3, "head": "bins"})  # a file written before these options
+    assert old.global_context is False and old.bins_stride == 2
+    g_old = Generator(old).eval()
+    assert not hasattr(g_old, "global_fuse") and not hasattr(g_old.encoder, "conv_last")
+    with torch.no_grad():
+        _, logits_old = g_old(torch.rand(1, 1, 64, 64) * 100, return_logits=True)
+    assert logits_old.shape[-2:] == (32, 32)
+
+
+def test_global_context_is_what_the_classifier_sees():
+    """The pooled features the generator adds to its bottleneck are exactly the ImageNet
+    classifier's penultimate features of the grey frame: its logits follow from them."""
+    from vidcolor.color_torch import lightness_to_gray
+    from vidcolor.models.mobilenet_v2 import load_mobilenet_v2
+
+    backbone = load_mobilenet_v2()
+    g = Generator(GeneratorConfig(window=1)).eval()
+    own = g.encoder.state_dict()
+    g.encoder.load_state_dict({k: v for k, v in backbone.state_dict().items() if k in own})
+    L = torch.nn.functional.interpolate(torch.rand(2, 1, 8, 8), size=(224, 224), mode="bilinear") * 100
+    with torch.no_grad():
+        _, pooled = g.encode(L)
+        via_generator = backbone.logits(pooled[:, :, None, None]).flatten(1)
+        direct = backbone(lightness_to_gray(L).expand(-1, 3, -1, -1) * 2 - 1)
+    assert pooled.shape == (2, 1280)
+    assert torch.allclose(via_generator, direct, atol=1e-4)

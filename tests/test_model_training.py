@@ -61,3 +61,18 @@ def test_motion_clip_consistency_is_exact_for_the_known_affine():
     warped, mask = warp(rgb[:2], rel[0])
     err = ((warped - rgb[1:]).abs() * mask).sum() / (mask.sum() * 3)
     assert mask.mean() > 0.5 and err < 0.02
+
+
+def test_calibration_picks_the_setting_that_best_meets_both_targets(photo_dir, tmp_path):
+    from vidcolor.training.calibrate import calibrate, target_score
+
+    assert target_score({"val_psnr": 23.5, "val_psnr_grey": 23.0, "val_colourfulness_ratio": 0.7}) == 1.0
+    assert target_score({"val_psnr": 24.0, "val_psnr_grey": 23.0, "val_colourfulness_ratio": 0.35}) == 0.5
+    t = Trainer(config(photo_dir, tmp_path, val=str(photo_dir), val_size=64), log=lambda m: None)
+    chosen, rows = calibrate(t.gen, t.val_images, "cpu", gains=(1.0, 2.0), temperatures=(0.3, 1.0),
+                             corrections=(0.0, 0.5))
+    assert len(rows) == 8
+    best = max(rows, key=lambda r: r["score"])
+    assert chosen == {"gain": best["gain"], "temperature": best["temperature"],
+                      "prior_correction": best["prior_correction"]}
+    assert all(r["score"] == target_score(r) for r in rows)

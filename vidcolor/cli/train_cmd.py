@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         steps: str = typer.Option("800,200,250", help="steps of stage 1 (L1+perceptual), 2 (GAN), 3 (temporal)"),
         minutes: str = typer.Option("0,0,0", help="wall-time cap per stage in minutes (0 = none)"),
         batch: int = typer.Option(16, help="images per step (stage 3: clips x frames)"),
-        crop: int = typer.Option(128, help="training crop size (multiple of 32)"),
+        crop: int = typer.Option(192, help="training crop size (multiple of 32)"),
         window: int = typer.Option(3, help="temporal window of the generator (odd; 1 = image model)"),
         seed: int = typer.Option(0),
         device: Optional[str] = typer.Option(None, help="cpu / cuda (default: cuda when available)"),

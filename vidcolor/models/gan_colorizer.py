@@ -1,7 +1,7 @@
 """The GAN colorizer behind the ``Colorizer`` interface, and the whole-image helper.
 
 Weights: one safetensors file holding the generator's state dict, with metadata ``name``,
-``config`` (GeneratorConfig JSON, including the annealed-mean temperature of the bins head) and
+``config`` (GeneratorConfig JSON, including the bins head's decoding: temperature, prior correction) and
 ``chroma_gain`` (a factor on the predicted ab); temperature and gain are calibrated on the
 validation images after training. The shipped default is ``vidcolor/weights/generator.safetensors``
 (fp16). Inference runs fp16 on CUDA and fp32 on CPU, under ``torch.inference_mode``.
@@ -25,15 +25,18 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "generato
 
 
 def save_generator(gen: Generator, path: str | Path, chroma_gain: float = 1.0, dtype=torch.float16,
-                   extra_meta: dict | None = None, temperature: float | None = None) -> None:
-    """Weights + metadata (name, config JSON, chroma_gain); ``temperature`` overrides the bins
-    head's annealed-mean temperature stored in the config."""
+                   extra_meta: dict | None = None, temperature: float | None = None,
+                   prior_correction: float | None = None) -> None:
+    """Weights + metadata (name, config JSON, chroma_gain); ``temperature`` and
+    ``prior_correction`` override the bins head's decoding stored in the config."""
     from safetensors.torch import save_file
 
     path = Path(path)
     config = gen.config.to_dict()
     if temperature is not None:
         config["temperature"] = float(temperature)
+    if prior_correction is not None:
+        config["prior_correction"] = float(prior_correction)
     meta = {"name": MODEL_NAME, "config": json.dumps(config), "chroma_gain": repr(float(chroma_gain))}
     meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in gen.state_dict().items()}

@@ -31,6 +31,9 @@ class GeneratorConfig:
     head: str = "bins"  # "bins": distribution over quantised ab (annealed mean); "regression": ab directly
     bin_step: int = 10  # ab grid step of the bins
     temperature: float = 0.38  # annealed-mean temperature (1 = the mean, -> 0 = the mode)
+    bins_stride: int = 4  # resolution of the bins head: 2 (after up2) or 4 (after up4)
+    global_context: bool = True  # add the encoder's pooled 1280-d ImageNet features to the bottleneck
+    prior_correction: float = 0.0  # decoding subtracts this x log(ab prior) from the logits
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -41,6 +44,9 @@ class GeneratorConfig:
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         d = dict(d)
         d["decoder"] = tuple(d.get("decoder", cls.decoder))
+        # files written before these options existed have the architecture of that time
+        d.setdefault("global_context", False)
+        d.setdefault("bins_stride", 2)
         return cls(**d)
 
 
@@ -133,20 +139,29 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config = config or GeneratorConfig()
         self.encoder = MobileNetV2()
-        del self.encoder.conv_last, self.encoder.logits  # classifier head unused
+        del self.encoder.logits  # the classifier's last layer is unused
+        if not config.global_context:
+            del self.encoder.conv_last
         c16, c8, c4, c2, c1 = config.decoder
         cb = config.bottleneck
         self.bottleneck = conv_act(FEATURE_CHANNELS[4], cb)
+        if config.global_context:
+            # image-level semantics (what the classifier sees: "goldfish", "school bus") steer the
+            # colours of the whole frame, as Iizuka et al.'s global fusion does
+            self.global_fuse = nn.Sequential(nn.Linear(1280, cb), nn.SiLU(inplace=True), nn.Linear(cb, cb))
         self.self_attn = SpatialSelfAttention(cb, config.heads)
         self.temporal32 = TemporalAttention(cb, config.heads)
         self.up16 = UpBlock(cb, FEATURE_CHANNELS[3], c16)
         self.up8 = UpBlock(c16, FEATURE_CHANNELS[2], c8)
         self.up4 = UpBlock(c8, FEATURE_CHANNELS[1], c4)
-        self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
+        if config.head != "bins" or config.bins_stride == 2:
+            self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
         if config.head == "bins":
-            # chroma is predicted as a distribution over ab bins at 1/2 resolution
+            # chroma is predicted as a distribution over ab bins at 1/bins_stride resolution
             self.register_buffer("bin_centres", ab_bins(config.bin_step), persistent=False)
-            self.head_bins = nn.Conv2d(c2, self.bin_centres.shape[0], 1)
+            # log of the training images' ab prior (set by the trainer): decoding can divide it out
+            self.register_buffer("log_prior", torch.zeros(self.bin_centres.shape[0]))
+            self.head_bins = nn.Conv2d(c2 if config.bins_stride == 2 else c4, self.bin_centres.shape[0], 1)
         else:
             self.up1 = UpBlock(c2, 1, c1)
             self.head = nn.Conv2d(c1, 2, 3, padding=1)
@@ -158,26 +173,48 @@ class Generator(nn.Module):
     def temporal_radius(self) -> int:
         return (self.config.window - 1) // 2
 
+    def encode(self, lightness: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Encoder skip features and the pooled 1280-d global features (None without global
+        context). Without gradients when the whole encoder is frozen (training saves its backward)."""
+        gray = lightness_to_gray(lightness) * 2 - 1
+        train_encoder = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
+        with torch.set_grad_enabled(train_encoder):
+            feats = self.encoder.features(gray.expand(-1, 3, -1, -1))
+            pooled = F.relu6(self.encoder.conv_last(feats[-1])).mean(dim=(2, 3)) if self.config.global_context else None
+        return feats, pooled
+
+    def decode_logits(self, logits: torch.Tensor, temperature: float | None = None,
+                      prior_correction: float | None = None) -> torch.Tensor:
+        """Bins-head logits -> ab at the logits' resolution (annealed mean, prior divided out)."""
+        t = self.config.temperature if temperature is None else temperature
+        a = self.config.prior_correction if prior_correction is None else prior_correction
+        if a:
+            logits = logits - a * self.log_prior.to(logits.dtype)[None, :, None, None]
+        return annealed_mean(logits, self.bin_centres, t)
+
     def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None,
-                temperature: float | None = None, return_logits: bool = False):
+                temperature: float | None = None, return_logits: bool = False,
+                prior_correction: float | None = None):
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, H, W). ``clips``: the batch is that many
         independent sequences of N/clips frames; ``radius`` overrides the temporal window;
-        ``temperature`` the annealed-mean temperature of the bins head. With ``return_logits``
-        (bins head) returns (ab, logits at 1/2 resolution)."""
+        ``temperature`` and ``prior_correction`` override the bins head's decoding. With
+        ``return_logits`` (bins head) returns (ab, logits at 1/bins_stride resolution)."""
         r = self.temporal_radius if radius is None else radius
-        gray = lightness_to_gray(lightness) * 2 - 1
-        f2, f4, f8, f16, f32 = self.encoder.features(gray.expand(-1, 3, -1, -1))
-        x = self.self_attn(self.bottleneck(f32))
+        (f2, f4, f8, f16, f32), pooled = self.encode(lightness)
+        x = self.bottleneck(f32)
+        if pooled is not None:
+            x = x + self.global_fuse(pooled)[:, :, None, None]
+        x = self.self_attn(x)
         x = self.temporal32(x, r, clips)
         x = self.up16(x, f16)
         x = self.up8(x, f8)
         x = self.up4(x, f4)
-        x = self.up2(x, f2)
+        if self.config.head != "bins" or self.config.bins_stride == 2:
+            x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)
-            t = self.config.temperature if temperature is None else temperature
-            ab = F.interpolate(annealed_mean(logits, self.bin_centres, t), size=lightness.shape[-2:],
-                               mode="bilinear", align_corners=False)
+            ab = F.interpolate(self.decode_logits(logits, temperature, prior_correction),
+                               size=lightness.shape[-2:], mode="bilinear", align_corners=False)
             return (ab, logits) if return_logits else ab
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE

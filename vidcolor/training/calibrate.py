@@ -1,10 +1,11 @@
 """End of training: calibrate the chroma decoding on the validation images, export fp16 weights.
 
-Two knobs, chosen on val/ only (the model-selection split): the annealed-mean temperature of the
-bins head (lower = closer to the mode = more vivid) and a gain on the predicted ab. Among the
-settings whose PSNR stays at least ``min_psnr_margin`` dB (0.6) above the grey baseline, the one with the
-best PSNR among those whose colourfulness reaches ``target_ratio`` of the originals'; if none
-reaches it, the most colourful one; if none keeps the margin, the untouched defaults.
+Three knobs, chosen on the validation images only (never on the evaluation split): the bins head's
+prior correction (how much of the training images' ab prior is divided out of the predicted
+distribution: more = rarer, more saturated colours), its annealed-mean temperature (lower = closer
+to the mode = more vivid) and a gain on the predicted ab. The two quality targets pull against each
+other (vivid wrong colours cost PSNR), so each setting is scored by the target it meets least well:
+``min(PSNR gain over grey / psnr_target, colourfulness ratio / ratio_target)``; the best score wins.
 """
 
 from __future__ import annotations
@@ -12,52 +13,53 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
+GAINS = (0.9, 1.0, 1.15, 1.3, 1.5)
+TEMPERATURES = (0.25, 0.32, 0.4, 0.5, 0.7)
+CORRECTIONS = (0.0, 0.25, 0.5)
 
-GAINS = tuple(float(g) for g in np.round(np.arange(0.8, 2.01, 0.1), 2))
-TEMPERATURES = (0.25, 0.38, 0.5, 0.7, 1.0)
+
+def target_score(row: dict, psnr_target: float = 0.5, ratio_target: float = 0.7) -> float:
+    """How well a row meets both targets: 1.0 = both exactly met; the weaker one decides."""
+    return min((row["val_psnr"] - row["val_psnr_grey"]) / psnr_target,
+               row["val_colourfulness_ratio"] / ratio_target)
 
 
-def calibrate(gen, val_images, device: str, target_ratio: float = 0.85, min_psnr_margin: float = 0.6,
-              gains=GAINS, temperatures=TEMPERATURES) -> tuple[float, float | None, list[dict]]:
-    """Returns (gain, temperature or None for a regression head, rows of val metrics)."""
+def calibrate(gen, val_images, device: str, gains=GAINS, temperatures=TEMPERATURES, corrections=CORRECTIONS,
+              psnr_target: float = 0.5, ratio_target: float = 0.7) -> tuple[dict, list[dict]]:
+    """Returns (the chosen {gain, temperature, prior_correction}, all rows of val metrics).
+    A regression head only has the gain (temperature and prior_correction are None)."""
     from vidcolor.training.trainer import predict_val, val_metrics
 
+    bins = gen.config.head == "bins"
     rows = []
-    temps = temperatures if gen.config.head == "bins" else (None,)
-    for t in temps:
-        lab = predict_val(gen, val_images, device, temperature=t)
-        for g in gains:
-            m = val_metrics(lab, val_images, gain=float(g))
-            m.update(gain=float(g), temperature=t)
-            rows.append(m)
-    ok = [r for r in rows if r["val_psnr"] >= r["val_psnr_grey"] + min_psnr_margin]
-    hit = [r for r in ok if r["val_colourfulness_ratio"] >= target_ratio]
-    if hit:
-        best = max(hit, key=lambda r: r["val_psnr"])
-    elif ok:
-        best = max(ok, key=lambda r: r["val_colourfulness_ratio"])
-    else:
-        default_t = gen.config.temperature if gen.config.head == "bins" else None
-        best = min(rows, key=lambda r: (abs(r["gain"] - 1.0), abs((r["temperature"] or 0) - (default_t or 0))))
-    return best["gain"], best["temperature"], rows
+    for a in (corrections if bins else (None,)):
+        for t in (temperatures if bins else (None,)):
+            lab = predict_val(gen, val_images, device, temperature=t, prior_correction=a)
+            for g in gains:
+                m = val_metrics(lab, val_images, gain=float(g))
+                m.update(gain=float(g), temperature=t, prior_correction=a)
+                m["score"] = target_score(m, psnr_target, ratio_target)
+                rows.append(m)
+    best = max(rows, key=lambda r: r["score"])
+    return {"gain": best["gain"], "temperature": best["temperature"], "prior_correction": best["prior_correction"]}, rows
 
 
 def finish_run(trainer, export: Path | None = None) -> Path:
     """Calibrate (when val is given), write OUT/generator_final.safetensors (fp16), copy to export."""
     import torch
 
-    gain, temperature, rows = 1.0, None, []
+    chosen = {"gain": 1.0, "temperature": None, "prior_correction": None}
     if trainer.val_images is not None:
-        gain, temperature, rows = calibrate(trainer.gen, trainer.val_images, trainer.device)
+        chosen, rows = calibrate(trainer.gen, trainer.val_images, trainer.device)
         with open(Path(trainer.cfg.out) / "calibration.json", "w") as f:
-            json.dump({"chosen_gain": gain, "chosen_temperature": temperature, "rows": rows}, f, indent=1)
-        trainer.log(json.dumps({"event": "calibration", "chosen_gain": gain, "chosen_temperature": temperature}))
+            json.dump({"chosen": chosen, "rows": rows}, f, indent=1)
+        trainer.log(json.dumps({"event": "calibration", **chosen}))
     meta = {"stage_wall_s": json.dumps({k: trainer.state["stage_wall_s"].get(k) for k in ("1", "2", "3")}),
             "global_step": trainer.state["global_step"], "seed": trainer.cfg.seed}
     final = Path(trainer.cfg.out) / "generator_final.safetensors"
-    trainer.save_generator(final, gain=gain, dtype=torch.float16, extra_meta=meta, temperature=temperature)
+    decoding = dict(gain=chosen["gain"], temperature=chosen["temperature"], prior_correction=chosen["prior_correction"])
+    trainer.save_generator(final, dtype=torch.float16, extra_meta=meta, **decoding)
     if export is not None:
         Path(export).parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_generator(Path(export), gain=gain, dtype=torch.float16, extra_meta=meta, temperature=temperature)
+        trainer.save_generator(Path(export), dtype=torch.float16, extra_meta=meta, **decoding)
     return final

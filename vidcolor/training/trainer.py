@@ -41,8 +41,9 @@ class TrainConfig:
     val: str | None = None
     seed: int = 0
     device: str | None = None
-    crop: int = 128
-    cache_size: int = 192
+    crop: int = 192
+    cache_size: int = 256
+    crop_min_scale: float = 0.65  # random crop side, as a fraction of the cached side (then resized to crop)
     batch: int = 16
     steps: tuple[int, int, int] = (600, 150, 120)
     minutes: tuple[float, float, float] = (0.0, 0.0, 0.0)  # wall-time cap per stage, 0 = none
@@ -50,8 +51,10 @@ class TrainConfig:
     encoder_lr: float = 3e-5
     gan_lr: float = 5e-5
     d_lr: float = 2e-4
-    frozen_blocks: int = 6  # conv0 and blocks < this stay frozen in every stage
+    frozen_blocks: int = 17  # conv0 and blocks < this stay frozen in every stage (17 = the whole encoder)
     perceptual: float = 0.05
+    perceptual_crops: int = 4  # the perceptual loss looks at this many crops of each batch (it costs a backbone pass)
+    l1: float = 1.0  # weight of L1(ab)/110 (bins head: on the distribution's mean)
     adv: float = 0.02
     temporal_adv: float = 0.01
     consistency: float = 1.0
@@ -59,7 +62,7 @@ class TrainConfig:
     clips: int = 4
     window: int = 3
     ckpt_every: int = 50
-    val_size: int = 224
+    val_size: int = 256
     cache_dir: str = "/tmp/vidcolor_cache"
     backbone: str | None = None
     head: str = "bins"
@@ -94,9 +97,10 @@ class Perceptual(torch.nn.Module):
 
 
 def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float, mix: float = 0.5,
-                        sigma: float = 5.0, stride: int = 8) -> torch.Tensor:
+                        sigma: float = 5.0, stride: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-bin loss weights from the training images' ab histogram (Zhang et al. 2016):
-    w = ((1 - mix) * smoothed prior + mix / Q) ** -power, normalised so E_prior[w] = 1."""
+    w = ((1 - mix) * smoothed prior + mix / Q) ** -power, normalised so E_prior[w] = 1.
+    Returns (weights, smoothed prior)."""
     from vidcolor.color import rgb_to_lab
 
     ab = rgb_to_lab(images[:, ::stride, ::stride].astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2)
@@ -109,7 +113,7 @@ def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float,
     prior = (k @ prior) / (k @ prior).sum()  # Gaussian-smoothed in ab
     mixed = (1 - mix) * prior + mix / centres.shape[0]
     w = mixed.pow(-power)
-    return (w / (w * prior).sum()).float()
+    return (w / (w * prior).sum()).float(), prior.float()
 
 
 def _step_generator(seed: int, global_step: int) -> torch.Generator:
@@ -130,7 +134,8 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoint"
         backbone = load_mobilenet_v2(cfg.backbone)
         self.gen = Generator(GeneratorConfig(window=cfg.window, head=cfg.head))
-        enc_state = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("conv_last", "logits"))}
+        enc_own = self.gen.encoder.state_dict()
+        enc_state = {k: v for k, v in backbone.state_dict().items() if k in enc_own}
         self.gen.encoder.load_state_dict(enc_state)
         if cfg.init:
             from safetensors.torch import load_file
@@ -159,7 +164,10 @@ class Trainer:
         self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir)
         self.val_images = build_cache(cfg.val, cfg.val_size, cfg.cache_dir) if cfg.val else None
         if cfg.head == "bins":
-            self.class_weights = rebalancing_weights(self.images, self.gen.bin_centres.cpu(), cfg.rebalance).to(self.device)
+            weights, prior = rebalancing_weights(self.images, self.gen.bin_centres.cpu(), cfg.rebalance)
+            self.class_weights = weights.to(self.device)
+            with torch.no_grad():  # decoding can divide this prior out (GeneratorConfig.prior_correction)
+                self.gen.log_prior.copy_(prior.clamp_min(1e-6).log().to(self.device))
         self._running: dict[str, list[float]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -171,7 +179,8 @@ class Trainer:
 
     def _freeze_encoder(self):
         for n, p in self.gen.encoder.named_parameters():
-            frozen = n.startswith("conv0") or (n.startswith("blocks.") and int(n.split(".")[1]) < self.cfg.frozen_blocks)
+            frozen = n.startswith("conv0") or (n.startswith("blocks.") and int(n.split(".")[1]) < self.cfg.frozen_blocks) \
+                or (n.startswith("conv_last") and self.cfg.frozen_blocks > 16)
             p.requires_grad_(not frozen)
 
     def save(self):
@@ -203,23 +212,26 @@ class Trainer:
         return lab[:, :1], lab[:, 1:]
 
     def _content_loss(self, L, ab_pred, ab_true, rgb_true, logits=None):
+        """(cross-entropy or 0, L1, perceptual). Bins head: rebalanced cross-entropy against the
+        soft-encoded target at the head's resolution; L1 and perceptual look at the distribution's
+        mean (T = 1). The perceptual loss runs on the first ``perceptual_crops`` crops only."""
+        zero = torch.zeros((), device=L.device)
+        ce = zero
         if logits is not None:
-            # bins head: rebalanced cross-entropy against the soft-encoded target (1/2 resolution);
-            # the perceptual loss looks at the distribution's mean (T = 1)
-            l1 = self._bin_ce(logits, ab_true)
+            ce = self._bin_ce(logits, ab_true)
             ab_pred = F.interpolate(annealed_mean(logits, self.gen.bin_centres, 1.0), size=L.shape[-2:],
                                     mode="bilinear", align_corners=False)
-        else:
-            l1 = F.l1_loss(ab_pred, ab_true) / 110.0
+        l1 = F.l1_loss(ab_pred, ab_true) / 110.0
+        perc = zero
         if self.cfg.perceptual > 0:
-            rgb_pred = lab_to_rgb(torch.cat([L, ab_pred], 1))
-            perc = self.perceptual(rgb_pred, rgb_true)
-        else:
-            perc = torch.zeros((), device=L.device)
-        return l1, perc
+            k = self.cfg.perceptual_crops or L.shape[0]
+            rgb_pred = lab_to_rgb(torch.cat([L[:k], ab_pred[:k]], 1))
+            perc = self.perceptual(rgb_pred, rgb_true[:k])
+        return ce, l1, perc
 
     def _bin_ce(self, logits, ab_true, sigma: float = 5.0):
-        ab = F.avg_pool2d(ab_true, 2) if ab_true.shape[-1] != logits.shape[-1] else ab_true
+        factor = ab_true.shape[-1] // logits.shape[-1]
+        ab = F.avg_pool2d(ab_true, factor) if factor > 1 else ab_true
         ab = ab.permute(0, 2, 3, 1).reshape(-1, 2)
         centres = self.gen.bin_centres
         d2 = torch.cdist(ab, centres).pow(2)
@@ -235,11 +247,11 @@ class Trainer:
     # -- steps --------------------------------------------------------------------------------
     def _image_step(self, stage: int, gen: torch.Generator):
         cfg = self.cfg
-        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen).to(self.device)
+        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale).to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=L.shape[0], radius=0)
-        l1, perc = self._content_loss(L, pred, ab, rgb, logits)
-        loss = l1 + cfg.perceptual * perc
+        ce, l1, perc = self._content_loss(L, pred, ab, rgb, logits)
+        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc
         if stage == 2:
             fake = lab_to_disc_input(L, pred)
             real = lab_to_disc_input(L, ab)
@@ -253,7 +265,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self._track(l1=l1.item(), perceptual=perc.item(), loss=loss.item())
+        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), loss=loss.item())
         return rgb.shape[0]
 
     def _temporal_step(self, gen: torch.Generator):
@@ -263,7 +275,7 @@ class Trainer:
         rgb, rel = rgb.to(self.device), rel.to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=B)  # model's own window
-        l1, perc = self._content_loss(L, pred, ab, rgb, logits)
+        ce, l1, perc = self._content_loss(L, pred, ab, rgb, logits)
         p = pred.reshape(B, T, 2, *pred.shape[-2:])
         warped, mask = warp(p[:, :-1].reshape(B * (T - 1), 2, *pred.shape[-2:]), rel.reshape(B * (T - 1), 2, 3))
         nxt = p[:, 1:].reshape(B * (T - 1), 2, *pred.shape[-2:])
@@ -280,11 +292,12 @@ class Trainer:
         self.opt_d.step()
         g_adv = -self.disc(fake).mean()
         g_tadv = -self.tdisc(clip(fake)).mean()
-        loss = l1 + cfg.perceptual * perc + cfg.consistency * cons + cfg.adv * g_adv + cfg.temporal_adv * g_tadv
+        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc + cfg.consistency * cons + cfg.adv * g_adv \
+            + cfg.temporal_adv * g_tadv
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self._track(l1=l1.item(), perceptual=perc.item(), consistency=cons.item(), d=d_loss.item(),
+        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), consistency=cons.item(), d=d_loss.item(),
                     g_adv=g_adv.item(), g_tadv=g_tadv.item(), loss=loss.item())
         return B * T
 
@@ -361,15 +374,16 @@ class Trainer:
         return self.state
 
     def save_generator(self, path: Path, gain: float = 1.0, dtype=torch.float32, extra_meta: dict | None = None,
-                       temperature: float | None = None):
+                       temperature: float | None = None, prior_correction: float | None = None):
         from vidcolor.models.gan_colorizer import save_generator
 
-        save_generator(self.gen, path, chroma_gain=gain, dtype=dtype, extra_meta=extra_meta, temperature=temperature)
+        save_generator(self.gen, path, chroma_gain=gain, dtype=dtype, extra_meta=extra_meta, temperature=temperature,
+                       prior_correction=prior_correction)
 
 
 @torch.no_grad()
 def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int = 16,
-                temperature: float | None = None) -> np.ndarray:
+                temperature: float | None = None, prior_correction: float | None = None) -> np.ndarray:
     """Lab (N, H, W, 3) float32: the images' own L with the generator's ab (image mode)."""
     was_training = gen.training
     gen.eval()
@@ -377,7 +391,8 @@ def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int 
     for i in range(0, len(val_images), batch):
         rgb = torch.from_numpy(val_images[i:i + batch]).permute(0, 3, 1, 2).float().div(255).to(device)
         L = rgb_to_lab(rgb)[:, :1]
-        ab = gen(L, clips=L.shape[0], radius=0, temperature=temperature) if gen.config.head == "bins" \
+        ab = gen(L, clips=L.shape[0], radius=0, temperature=temperature, prior_correction=prior_correction) \
+            if gen.config.head == "bins" \
             else gen(L, clips=L.shape[0], radius=0)
         out.append(torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if was_training:
