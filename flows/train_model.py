@@ -15,7 +15,7 @@ def train_model(
     steps: tuple[int, int, int] = (800, 250, 300),
     minutes: tuple[float, float, float] = (0.0, 0.0, 0.0),
     batch: int = 16,
-    crop: int = 128,
+    crop: int = 192,
     window: int = 3,
     seed: int = 0,
     device: str | None = None,

@@ -155,3 +155,20 @@ def test_global_context_is_what_the_classifier_sees():
         direct = backbone(lightness_to_gray(L).expand(-1, 3, -1, -1) * 2 - 1)
     assert pooled.shape == (2, 1280)
     assert torch.allclose(via_generator, direct, atol=1e-4)
+
+
+def test_guided_upsampling_follows_luminance_edges():
+    import torch.nn.functional as F
+
+    from vidcolor.models.generator import guided_upsample
+
+    L = torch.zeros(1, 1, 64, 64)
+    L[..., 29:] = 1.0  # an edge that falls inside a low-resolution cell
+    ab = torch.zeros(1, 2, 64, 64)
+    ab[:, 0, :, 29:] = 40.0
+    low = F.interpolate(ab, size=(16, 16), mode="area")
+    bilinear = F.interpolate(low, size=(64, 64), mode="bilinear", align_corners=False)
+    guided = guided_upsample(L, low, eps=1e-3)
+    assert (guided - ab).abs().mean() < 0.2 * (bilinear - ab).abs().mean()
+    flat = torch.full((1, 1, 64, 64), 0.5)  # no luminance structure: plain smooth upsampling
+    assert torch.allclose(guided_upsample(flat, low, eps=1e-3).mean(), low.mean(), atol=0.5)

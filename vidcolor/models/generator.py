@@ -34,6 +34,7 @@ class GeneratorConfig:
     bins_stride: int = 4  # resolution of the bins head: 2 (after up2) or 4 (after up4)
     global_context: bool = True  # add the encoder's pooled 1280-d ImageNet features to the bottleneck
     prior_correction: float = 0.0  # decoding subtracts this x log(ab prior) from the logits
+    guided_eps: float = 0.0  # > 0: upsample the bins head's chroma with a fast guided filter on L (else bilinear)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -128,6 +129,27 @@ def ab_bins(step: int = 10) -> torch.Tensor:
     return torch.from_numpy(np.stack([a.reshape(-1)[ok], b.reshape(-1)[ok]], -1).copy())
 
 
+def guided_upsample(guide: torch.Tensor, src: torch.Tensor, eps: float, radius: int = 1) -> torch.Tensor:
+    """Fast guided filter upsampling (He and Sun 2015): fit ``src`` (N, C, h, w) locally as a linear
+    function of the guide (N, 1, H, W) at low resolution, upsample the coefficients, apply them to
+    the full-resolution guide. Chroma edges then follow the film's own luminance edges instead of
+    the blur of a bilinear upsampling. ``eps`` in units of the guide squared."""
+    low = F.interpolate(guide, size=src.shape[-2:], mode="area")
+
+    def box(x):
+        return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+    mean_i, mean_p = box(low), box(src)
+    cov = box(low * src) - mean_i * mean_p
+    var = box(low * low) - mean_i * mean_i
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+    size = guide.shape[-2:]
+    a_up = F.interpolate(box(a), size=size, mode="bilinear", align_corners=False)
+    b_up = F.interpolate(box(b), size=size, mode="bilinear", align_corners=False)
+    return a_up * guide + b_up
+
+
 def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float) -> torch.Tensor:
     """(N, Q, H, W) logits -> (N, 2, H, W) ab: mean of softmax(logits / T) over the bin centres."""
     p = torch.softmax(logits.float() / temperature, dim=1)
@@ -213,8 +235,11 @@ class Generator(nn.Module):
             x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)
-            ab = F.interpolate(self.decode_logits(logits, temperature, prior_correction),
-                               size=lightness.shape[-2:], mode="bilinear", align_corners=False)
+            ab = self.decode_logits(logits, temperature, prior_correction)
+            if self.config.guided_eps > 0:
+                ab = guided_upsample(lightness / 100, ab, self.config.guided_eps)
+            else:
+                ab = F.interpolate(ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False)
             return (ab, logits) if return_logits else ab
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE

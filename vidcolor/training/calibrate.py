@@ -1,6 +1,6 @@
 """End of training: calibrate the chroma decoding on the validation images, export fp16 weights.
 
-Three knobs, chosen on the validation images only (never on the evaluation split): the bins head's
+First the chroma upsampling (bilinear or guided by L), then three knobs, chosen on the validation images only (never on the evaluation split): the bins head's
 prior correction (how much of the training images' ab prior is divided out of the predicted
 distribution: more = rarer, more saturated colours), its annealed-mean temperature (lower = closer
 to the mode = more vivid) and a gain on the predicted ab. The two quality targets pull against each
@@ -22,6 +22,24 @@ def target_score(row: dict, psnr_target: float = 0.5, ratio_target: float = 0.7)
     """How well a row meets both targets: 1.0 = both exactly met; the weaker one decides."""
     return min((row["val_psnr"] - row["val_psnr_grey"]) / psnr_target,
                row["val_colourfulness_ratio"] / ratio_target)
+
+
+GUIDED_EPS = (0.0, 1e-3, 1e-2)
+
+
+def choose_upsampling(gen, val_images, device: str, options=GUIDED_EPS) -> tuple[float, list[dict]]:
+    """Bins head: bilinear (0) or L-guided chroma upsampling (eps), whichever gives the best val
+    PSNR at the default decoding. Sets ``gen.config.guided_eps``; returns (eps, rows)."""
+    from vidcolor.training.trainer import predict_val, val_metrics
+
+    if gen.config.head != "bins":
+        return 0.0, []
+    rows = []
+    for eps in options:
+        gen.config.guided_eps = float(eps)
+        rows.append({"guided_eps": float(eps), **val_metrics(predict_val(gen, val_images, device), val_images)})
+    gen.config.guided_eps = max(rows, key=lambda r: r["val_psnr"])["guided_eps"]
+    return gen.config.guided_eps, rows
 
 
 def calibrate(gen, val_images, device: str, gains=GAINS, temperatures=TEMPERATURES, corrections=CORRECTIONS,
@@ -50,9 +68,10 @@ def finish_run(trainer, export: Path | None = None) -> Path:
 
     chosen = {"gain": 1.0, "temperature": None, "prior_correction": None}
     if trainer.val_images is not None:
+        eps, upsampling = choose_upsampling(trainer.gen, trainer.val_images, trainer.device)
         chosen, rows = calibrate(trainer.gen, trainer.val_images, trainer.device)
         with open(Path(trainer.cfg.out) / "calibration.json", "w") as f:
-            json.dump({"chosen": chosen, "rows": rows}, f, indent=1)
+            json.dump({"chosen": chosen, "guided_eps": eps, "upsampling": upsampling, "rows": rows}, f, indent=1)
         trainer.log(json.dumps({"event": "calibration", **chosen}))
     meta = {"stage_wall_s": json.dumps({k: trainer.state["stage_wall_s"].get(k) for k in ("1", "2", "3")}),
             "global_step": trainer.state["global_step"], "seed": trainer.cfg.seed}
