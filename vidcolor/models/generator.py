@@ -176,8 +176,8 @@ class Generator(nn.Module):
         self.up16 = UpBlock(cb, FEATURE_CHANNELS[3], c16)
         self.up8 = UpBlock(c16, FEATURE_CHANNELS[2], c8)
         self.up4 = UpBlock(c8, FEATURE_CHANNELS[1], c4)
-        if config.head != "bins" or config.bins_stride == 2:
-            self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2)
+        # the 1/2-resolution level exists for the regression head and a stride-2 bins head
+        self.up2 = UpBlock(c4, FEATURE_CHANNELS[0], c2) if config.head != "bins" or config.bins_stride == 2 else None
         if config.head == "bins":
             # chroma is predicted as a distribution over ab bins at 1/bins_stride resolution
             self.register_buffer("bin_centres", ab_bins(config.bin_step), persistent=False)
@@ -231,7 +231,7 @@ class Generator(nn.Module):
         x = self.up16(x, f16)
         x = self.up8(x, f8)
         x = self.up4(x, f4)
-        if self.config.head != "bins" or self.config.bins_stride == 2:
+        if self.up2 is not None:
             x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)

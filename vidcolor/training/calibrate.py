@@ -11,21 +11,20 @@ other (vivid wrong colours cost PSNR), so each setting is scored by the target i
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 # a coarse grid: each (temperature, correction) pair costs one pass over the val images
 GAINS = (1.0, 1.15, 1.3, 1.5)
 TEMPERATURES = (0.5, 0.7, 1.0)
 CORRECTIONS = (0.0, 0.25)
+GUIDED_EPS = (0.0, 1e-3, 1e-2)  # chroma upsampling: 0 = bilinear, else the guided filter's eps
 
 
 def target_score(row: dict, psnr_target: float = 0.5, ratio_target: float = 0.7) -> float:
     """How well a row meets both targets: 1.0 = both exactly met; the weaker one decides."""
     return min((row["val_psnr"] - row["val_psnr_grey"]) / psnr_target,
                row["val_colourfulness_ratio"] / ratio_target)
-
-
-GUIDED_EPS = (0.0, 1e-3, 1e-2)
 
 
 def choose_upsampling(gen, val_images, device: str, options=GUIDED_EPS) -> tuple[float, list[dict]]:
@@ -81,5 +80,7 @@ def finish_run(trainer, export: Path | None = None) -> Path:
     trainer.save_generator(final, dtype=torch.float16, extra_meta=meta, **decoding)
     if export is not None:
         Path(export).parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_generator(Path(export), dtype=torch.float16, extra_meta=meta, **decoding)
+        tmp = Path(export).with_name(Path(export).name + ".tmp")
+        shutil.copyfile(final, tmp)
+        tmp.replace(export)
     return final

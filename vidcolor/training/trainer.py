@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -180,7 +181,7 @@ class Trainer:
     def _freeze_encoder(self):
         for n, p in self.gen.encoder.named_parameters():
             frozen = n.startswith("conv0") or (n.startswith("blocks.") and int(n.split(".")[1]) < self.cfg.frozen_blocks) \
-                or (n.startswith("conv_last") and self.cfg.frozen_blocks > 16)
+                or (n.startswith("conv_last") and self.cfg.frozen_blocks >= len(self.gen.encoder.blocks))
             p.requires_grad_(not frozen)
 
     def save(self):
@@ -391,16 +392,16 @@ def predict_val(gen: Generator, val_images: np.ndarray, device: str, batch: int 
     for i in range(0, len(val_images), batch):
         rgb = torch.from_numpy(val_images[i:i + batch]).permute(0, 3, 1, 2).float().div(255).to(device)
         L = rgb_to_lab(rgb)[:, :1]
-        ab = gen(L, clips=L.shape[0], radius=0, temperature=temperature, prior_correction=prior_correction) \
-            if gen.config.head == "bins" \
-            else gen(L, clips=L.shape[0], radius=0)
+        ab = gen(L, clips=L.shape[0], radius=0, temperature=temperature, prior_correction=prior_correction)
         out.append(torch.cat([L, ab], 1).permute(0, 2, 3, 1).float().cpu().numpy())
     if was_training:
         gen.train()
     return np.concatenate(out)
 
 
-_REF_CACHE: dict[int, tuple[float, float]] = {}
+# id(val images) -> (weak reference to that array, references): an id alone could be reused by
+# another array once the first is freed, so the entry only counts while its array is alive
+_REF_CACHE: dict[int, tuple[weakref.ref, tuple[float, float]]] = {}
 
 
 def _references(lab: np.ndarray, val_images: np.ndarray) -> tuple[float, float]:
@@ -409,15 +410,16 @@ def _references(lab: np.ndarray, val_images: np.ndarray) -> tuple[float, float]:
     from vidcolor.models.gan_colorizer import lab_to_rgb_in_gamut
 
     key = id(val_images)
-    if key not in _REF_CACHE:
+    cached = _REF_CACHE.get(key)
+    if cached is None or cached[0]() is not val_images:
         pg, cr = [], []
         for j in range(lab.shape[0]):
             grey = np.clip(np.rint(lab_to_rgb_in_gamut(lab[j, ..., 0], np.zeros_like(lab[j, ..., 1:])) * 255),
                            0, 255).astype(np.uint8)
             pg.append(psnr(grey, val_images[j]))
             cr.append(colourfulness(val_images[j]))
-        _REF_CACHE[key] = (float(np.mean(pg)), float(np.mean(cr)))
-    return _REF_CACHE[key]
+        _REF_CACHE[key] = (weakref.ref(val_images), (float(np.mean(pg)), float(np.mean(cr))))
+    return _REF_CACHE[key][1]
 
 
 def val_metrics(lab: np.ndarray, val_images: np.ndarray, gain: float = 1.0) -> dict:
