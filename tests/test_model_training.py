@@ -76,3 +76,43 @@ def test_calibration_picks_the_setting_that_best_meets_both_targets(photo_dir, t
     assert chosen == {"gain": best["gain"], "temperature": best["temperature"],
                       "prior_correction": best["prior_correction"]}
     assert all(r["score"] == target_score(r) for r in rows)
+
+
+def test_semantic_loss_is_zero_for_the_original_and_its_gradient_restores_recognisability():
+    """The class-distribution loss: KL(original || colorized) through the real backbone. Zero when
+    the colours are the original's, positive for the grey version, and a gradient step on the
+    grey version's colours lowers it (so it can teach the generator)."""
+    import torch
+
+    from vidcolor.models.mobilenet_v2 import load_mobilenet_v2
+    from vidcolor.training.trainer import Perceptual
+
+    net = load_mobilenet_v2()
+    torch.manual_seed(0)
+    original = torch.nn.functional.interpolate(torch.rand(2, 3, 6, 6), size=(96, 96), mode="bilinear")
+    grey = original.mean(1, keepdim=True).expand(-1, 3, -1, -1).clone().requires_grad_(True)
+    loss = Perceptual(net)
+    feats, logits = net.features_and_logits(original * 2 - 1)
+    assert torch.allclose(logits, net(original * 2 - 1)) and len(feats) == 5
+    assert all(torch.equal(a, b) for a, b in zip(feats[1:4], net.features(original * 2 - 1, upto=12)[1:]))
+    perc_same, kl_same = loss(original, original, semantic=True)
+    assert float(perc_same) == 0.0 and abs(float(kl_same)) < 1e-5
+    _, kl_off = loss(grey, original)
+    assert float(kl_off) == 0.0  # semantic=False does not run the classifier head
+    perc_grey, kl_grey = loss(grey, original, semantic=True)
+    assert kl_grey.item() > 1e-3 and perc_grey.item() > 0
+    kl_grey.backward()
+    with torch.no_grad():
+        stepped = (grey - 0.05 * grey.grad / grey.grad.abs().max()).clamp(0, 1)
+    assert loss(stepped, original, semantic=True)[1].item() < kl_grey.item()
+
+
+def test_semantic_weight_reaches_the_training_loss(photo_dir, tmp_path):
+    """--semantic > 0: the metrics log carries a positive semantic term (off: exactly zero)."""
+    for weight, name in ((0.0, "off"), (0.5, "on")):
+        cfg = config(photo_dir, tmp_path, out=str(tmp_path / name), steps=(2, 0, 0), semantic=weight,
+                     perceptual_crops=2)
+        Trainer(cfg, log=lambda m: None).train()
+        lines = [json.loads(x) for x in open(tmp_path / name / "metrics.jsonl")]
+        sem = next(x["semantic"] for x in lines if "semantic" in x)
+        assert (sem > 0) if weight else (sem == 0.0)

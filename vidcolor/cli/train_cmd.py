@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         adv: float = typer.Option(0.02, help="weight of the frame PatchGAN loss (stages 2, 3)"),
         temporal_adv: float = typer.Option(0.01, help="weight of the temporal PatchGAN loss (stage 3)"),
         perceptual: float = typer.Option(0.05, help="weight of the MobileNetV2 perceptual loss"),
+        semantic: float = typer.Option(0.0, help="weight of the MobileNetV2 class-distribution loss (KL to the original's)"),
+        lr: float = typer.Option(3e-4, help="decoder learning rate in stage 1 (cosine decay)"),
         consistency: float = typer.Option(1.0, help="weight of the temporal consistency loss (stage 3)"),
         gan_lr: float = typer.Option(5e-5, help="generator learning rate in stages 2 and 3"),
         head: str = typer.Option("bins", help="bins (distribution over ab bins) or regression"),
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
         cfg = TrainConfig(data=str(data), out=str(out), val=str(val) if val else None, steps=triple(steps, int),
                           minutes=triple(minutes, float), batch=batch, crop=crop, window=window, seed=seed,
                           device=device, max_steps_this_run=max_steps, adv=adv,
-                          temporal_adv=temporal_adv, perceptual=perceptual, consistency=consistency, gan_lr=gan_lr,
+                          temporal_adv=temporal_adv, perceptual=perceptual, semantic=semantic, lr=lr, consistency=consistency, gan_lr=gan_lr,
                           head=head, rebalance=rebalance, init=str(init) if init else None)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()

@@ -110,12 +110,19 @@ class MobileNetV2(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_logits(x)[1]
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The five skip maps and the class logits from one pass (the training losses use both)."""
+        out = []
         h = F.relu6(self.conv0(x))
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             h = block(h)
+            if i in FEATURE_BLOCKS:
+                out.append(h)
         h = F.relu6(self.conv_last(h))
         h = h.mean(dim=(2, 3), keepdim=True)
-        return self.logits(h).flatten(1)
+        return out, self.logits(h).flatten(1)
 
 
 def load_mobilenet_v2(path: str | Path | None = None, device: str | torch.device = "cpu") -> MobileNetV2:

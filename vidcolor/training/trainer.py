@@ -55,6 +55,7 @@ class TrainConfig:
     frozen_blocks: int = 17  # conv0 and blocks < this stay frozen in every stage (17 = the whole encoder)
     perceptual: float = 0.05
     perceptual_crops: int = 4  # the perceptual loss looks at this many crops of each batch (it costs a backbone pass)
+    semantic: float = 0.0  # weight of the class-distribution KL on the perceptual crops (0 = off)
     l1: float = 1.0  # weight of L1(ab)/110 (bins head: on the distribution's mean)
     adv: float = 0.02
     temporal_adv: float = 0.01
@@ -82,7 +83,9 @@ def pick_device(device: str | None) -> str:
 
 
 class Perceptual(torch.nn.Module):
-    """L1 between MobileNetV2 features (strides 4, 8, 16) of two RGB batches in [0, 1]."""
+    """Losses on the frozen MobileNetV2 of two RGB batches in [0, 1]: L1 between features at
+    strides 4, 8, 16 (perceptual) and, with ``semantic=True``, KL(original's class distribution ||
+    colorized one's), as ChromaGAN's class-distribution loss: colours that keep the photo recognisable."""
 
     def __init__(self, net: MobileNetV2):
         super().__init__()
@@ -90,11 +93,19 @@ class Perceptual(torch.nn.Module):
         for p in self.net.parameters():
             p.requires_grad_(False)
 
-    def forward(self, pred_rgb: torch.Tensor, target_rgb: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred_rgb: torch.Tensor, target_rgb: torch.Tensor,
+                semantic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        if not semantic:  # stop at stride 16: the rest of the network is not needed
+            with torch.no_grad():
+                ft = self.net.features(target_rgb * 2 - 1, upto=12)[1:]
+            fp = self.net.features(pred_rgb * 2 - 1, upto=12)[1:]
+            return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp), torch.zeros((), device=pred_rgb.device)
         with torch.no_grad():
-            ft = self.net.features(target_rgb * 2 - 1, upto=12)[1:]
-        fp = self.net.features(pred_rgb * 2 - 1, upto=12)[1:]
-        return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp)
+            ft, lt = self.net.features_and_logits(target_rgb * 2 - 1)
+        fp, lp = self.net.features_and_logits(pred_rgb * 2 - 1)
+        perc = sum(F.l1_loss(a, b) for a, b in zip(fp[1:4], ft[1:4])) / 3
+        kl = F.kl_div(F.log_softmax(lp, 1), F.log_softmax(lt, 1), log_target=True, reduction="batchmean")
+        return perc, kl
 
 
 def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float, mix: float = 0.5,
@@ -213,9 +224,10 @@ class Trainer:
         return lab[:, :1], lab[:, 1:]
 
     def _content_loss(self, L, ab_pred, ab_true, rgb_true, logits=None):
-        """(cross-entropy or 0, L1, perceptual). Bins head: rebalanced cross-entropy against the
-        soft-encoded target at the head's resolution; L1 and perceptual look at the distribution's
-        mean (T = 1). The perceptual loss runs on the first ``perceptual_crops`` crops only."""
+        """(cross-entropy or 0, L1, perceptual, semantic). Bins head: rebalanced cross-entropy
+        against the soft-encoded target at the head's resolution; L1, perceptual and semantic look at
+        the distribution's mean (T = 1). The backbone losses run on the first ``perceptual_crops``
+        crops only."""
         zero = torch.zeros((), device=L.device)
         ce = zero
         if logits is not None:
@@ -223,12 +235,12 @@ class Trainer:
             ab_pred = F.interpolate(annealed_mean(logits, self.gen.bin_centres, 1.0), size=L.shape[-2:],
                                     mode="bilinear", align_corners=False)
         l1 = F.l1_loss(ab_pred, ab_true) / 110.0
-        perc = zero
-        if self.cfg.perceptual > 0:
+        perc = sem = zero
+        if self.cfg.perceptual > 0 or self.cfg.semantic > 0:
             k = self.cfg.perceptual_crops or L.shape[0]
             rgb_pred = lab_to_rgb(torch.cat([L[:k], ab_pred[:k]], 1))
-            perc = self.perceptual(rgb_pred, rgb_true[:k])
-        return ce, l1, perc
+            perc, sem = self.perceptual(rgb_pred, rgb_true[:k], semantic=self.cfg.semantic > 0)
+        return ce, l1, perc, sem
 
     def _bin_ce(self, logits, ab_true, sigma: float = 5.0):
         factor = ab_true.shape[-1] // logits.shape[-1]
@@ -251,8 +263,8 @@ class Trainer:
         rgb = random_crops(self.images, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale).to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=L.shape[0], radius=0)
-        ce, l1, perc = self._content_loss(L, pred, ab, rgb, logits)
-        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc
+        ce, l1, perc, sem = self._content_loss(L, pred, ab, rgb, logits)
+        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc + cfg.semantic * sem
         if stage == 2:
             fake = lab_to_disc_input(L, pred)
             real = lab_to_disc_input(L, ab)
@@ -266,7 +278,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), loss=loss.item())
+        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), semantic=sem.item(), loss=loss.item())
         return rgb.shape[0]
 
     def _temporal_step(self, gen: torch.Generator):
@@ -276,7 +288,7 @@ class Trainer:
         rgb, rel = rgb.to(self.device), rel.to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=B)  # model's own window
-        ce, l1, perc = self._content_loss(L, pred, ab, rgb, logits)
+        ce, l1, perc, sem = self._content_loss(L, pred, ab, rgb, logits)
         p = pred.reshape(B, T, 2, *pred.shape[-2:])
         warped, mask = warp(p[:, :-1].reshape(B * (T - 1), 2, *pred.shape[-2:]), rel.reshape(B * (T - 1), 2, 3))
         nxt = p[:, 1:].reshape(B * (T - 1), 2, *pred.shape[-2:])
@@ -293,13 +305,13 @@ class Trainer:
         self.opt_d.step()
         g_adv = -self.disc(fake).mean()
         g_tadv = -self.tdisc(clip(fake)).mean()
-        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc + cfg.consistency * cons + cfg.adv * g_adv \
-            + cfg.temporal_adv * g_tadv
+        loss = ce + cfg.l1 * l1 + cfg.perceptual * perc + cfg.semantic * sem + cfg.consistency * cons \
+            + cfg.adv * g_adv + cfg.temporal_adv * g_tadv
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
-        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), consistency=cons.item(), d=d_loss.item(),
-                    g_adv=g_adv.item(), g_tadv=g_tadv.item(), loss=loss.item())
+        self._track(ce=ce.item(), l1=l1.item(), perceptual=perc.item(), semantic=sem.item(), consistency=cons.item(),
+                    d=d_loss.item(), g_adv=g_adv.item(), g_tadv=g_tadv.item(), loss=loss.item())
         return B * T
 
     # -- validation ---------------------------------------------------------------------------
