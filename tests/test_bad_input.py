@@ -16,7 +16,8 @@ def _sha(path):
 
 def _one_error_line(args, output, *needles) -> str:
     """Run ``vidcolor colorize ARGS -o OUTPUT``: it must fail with one line holding every needle."""
-    result = run_cli(["colorize", *map(str, args), "-o", str(output), "--model", "test:luma-ramp"], timeout=120)
+    # the default model comes first so that a --model in ARGS overrides it (the last one wins)
+    result = run_cli(["colorize", "--model", "test:luma-ramp", *map(str, args), "-o", str(output)], timeout=120)
     assert result.returncode != 0
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, result.stderr
@@ -110,3 +111,19 @@ def test_bad_settings(film_mp4, tmp_path, extra, needle):
 
 def test_output_folder_missing(film_mp4, tmp_path):
     _one_error_line([film_mp4], tmp_path / "no" / "o.mp4", "does not exist")
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-safetensors", "unknown-test"])
+def test_bad_model_is_refused_before_anything_starts(film_mp4, tmp_path, kind):
+    """A bad --model is one line naming it, and nothing is started or written: no run state in
+    the store (the check runs before Ray and Prefect), no output."""
+    spec = {"missing": str(tmp_path / "nope.safetensors"), "unknown-test": "test:nope"}.get(kind)
+    needle = {"missing": "no such weights file", "unknown-test": "unknown test colorizer"}.get(kind)
+    if kind == "not-safetensors":
+        fake = tmp_path / "weights.safetensors"
+        fake.write_text("not weights\n" * 20)
+        spec, needle = str(fake), "not a readable safetensors file"
+    store = tmp_path / "store"
+    line = _expect_error([film_mp4, "--store", store, "--model", spec], tmp_path / "o.mp4", "--model", needle)
+    assert spec in line
+    assert not store.exists()

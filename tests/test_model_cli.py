@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 VIDCOLOR = [sys.executable, "-c", "from vidcolor.cli import main; main()"]
 
@@ -87,3 +88,17 @@ def test_eval_images_cli(tmp_path):
     assert set(rep["table"]) == {"grey", "ours", "original"}
     assert rep["table"]["original"]["colourfulness_ratio"] == 1.0
     assert (tmp_path / "rep" / "contact_sheet.png").exists()
+
+
+@pytest.mark.parametrize("command", ["image", "eval"])
+def test_bad_model_one_line(tmp_path, command):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    make_png(d / "a.png", 64, 64)
+    args = ["image", d / "a.png", "-o", tmp_path / "out.png"] if command == "image" else \
+        ["eval", "images", d, "-o", tmp_path / "rep"]
+    r = run(*args, "--model", tmp_path / "missing.safetensors")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing.safetensors: no such weights file" in lines[0], r.stderr
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "rep").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 from safetensors import safe_open
 
@@ -35,11 +36,19 @@ def test_default_loads_and_predicts():
     assert ab.shape == (3, 64, 96, 2) and np.isfinite(ab).all()
 
 
-def test_bad_specs():
-    with pytest.raises(NotImplementedError):
+def test_bad_specs(tmp_path):
+    from safetensors.torch import save_file
+
+    with pytest.raises(ValueError, match="object storage is not supported"):
         load_gan_colorizer("s3://bucket/key.safetensors")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
         load_gan_colorizer("/nonexistent/w.safetensors")
+    with pytest.raises(ValueError, match="must be a .safetensors file"):
+        load_gan_colorizer(str(tmp_path))
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ValueError, match="without vidcolor generator metadata"):
+        load_gan_colorizer(str(foreign))
 
 
 def test_colorize_rgb_image_keeps_size_and_lightness():

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.colorizers import load_colorizer
+from vidcolor.colorizers import check_model_spec, load_colorizer
 from vidcolor.errors import BadInputError
 from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
@@ -43,6 +43,10 @@ class Job:
 
 
 def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
+    try:
+        check_model_spec(chroma.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise BadInputError("--model", str(e)) from None
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:

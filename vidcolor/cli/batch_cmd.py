@@ -35,13 +35,16 @@ def batch(
             raise BadInputError("inputs", "no films given")
         if not output.startswith("s3://") and not Path(output).is_dir():
             raise BadInputError(output, "output folder does not exist")
+        chroma, encode = ChromaSettings(model=model), EncodeSettings(codec=codec, crf=crf)
+        from vidcolor.pipeline import check_settings
+
+        check_settings(chroma, encode)  # one bad setting would fail every film: say so once, up front
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
 
         with RichProgress() as bar:
             progress.set_sink(bar)
-            result = colorize_archive(inputs, output, suffix=suffix, chroma=ChromaSettings(model=model),
-                                      encode=EncodeSettings(codec=codec, crf=crf),
+            result = colorize_archive(inputs, output, suffix=suffix, chroma=chroma, encode=encode,
                                       execution=ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker),
                                       store_uri=store)
     except VidcolorError as e:

@@ -28,7 +28,11 @@ def register(app: typer.Typer) -> None:
         if not folder.is_dir():
             typer.echo(f"error: {folder}: not a folder", err=True)
             raise typer.Exit(code=2)
-        colorizer = load_colorizer(model, device=device)
+        try:
+            colorizer = load_colorizer(model, device=device)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.echo(f"error: --model: {exc}", err=True)
+            raise typer.Exit(code=2)
         report = evaluate_images(folder, colorizer, out, render_size=render_size, limit=limit,
                                  log=lambda m: typer.echo(m))
         typer.echo(format_table(report))

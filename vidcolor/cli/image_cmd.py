@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
             images = [(src, dst, read_rgb(src)) for src, dst in jobs]  # validate every input first
             try:
                 colorizer = load_colorizer(model, device=device)
-            except (FileNotFoundError, ValueError, NotImplementedError) as exc:
-                raise ImageError(f"--model {model}: {exc}") from exc
+            except (FileNotFoundError, ValueError) as exc:  # the message names the spec
+                raise ImageError(f"--model: {exc}") from exc
             for src, dst, rgb in images:
                 write_rgb(dst, colorize_rgb_image(colorizer, rgb, render_size))
                 typer.echo(f"{src} -> {dst}")

@@ -109,15 +109,10 @@ def load_gan_colorizer(spec: str | None, device: str | None = None) -> GanColori
         if not DEFAULT_WEIGHTS.exists():
             raise FileNotFoundError(f"{DEFAULT_WEIGHTS}: the shipped default weights are missing")
         return GanColorizer(DEFAULT_WEIGHTS, device)
-    if spec.startswith("s3://"):
-        raise NotImplementedError(f"{spec}: loading weights from object storage is not supported yet; "
-                                  "download the .safetensors file and pass its path")
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"{spec}: no such weights file")
-    if path.suffix != ".safetensors":
-        raise ValueError(f"{spec}: weights must be a .safetensors file")
-    return GanColorizer(path, device)
+    from vidcolor.colorizers import check_model_spec
+
+    check_model_spec(spec)
+    return GanColorizer(Path(spec), device)
 
 
 def render_shape(h: int, w: int, render_size: int, multiple: int = 32) -> tuple[int, int]:
