@@ -139,6 +139,23 @@ def test_gpus_requested_on_a_cluster_without_gpus(film_mp4, tmp_path, ray_cluste
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_store_not_visible_to_the_actors_stops_the_run_with_one_reason(tmp_path, ray_cluster):
+    """What an actor on another node sees when the store is a folder on the driver's disk: no
+    run there. The pool stops at once with that reason instead of retrying every chunk."""
+    from tasks.colorizer_actor import colorize_chunks_on_actors
+    from vidcolor.plan import Chunk
+
+    done = []
+    empty_store = tmp_path / "store-on-another-disk"
+    empty_store.mkdir()
+    with pytest.raises(RunFailedError, match=r"run abc is not visible from Ray node .*use an s3:// store"):
+        colorize_chunks_on_actors([Chunk(0, 0, 0, 10, 0, 10), Chunk(1, 0, 10, 20, 10, 20)], model_spec="test:luma-ramp",
+                                  store_uri=str(empty_store), run_id="abc", full_range=False, workers=2,
+                                  gpus_per_worker=0, cpus_per_worker=0.5, batch_size=8, max_attempts=3,
+                                  on_chunk_done=lambda c, r: done.append(c.index))
+    assert done == [] and list(empty_store.iterdir()) == []
+
+
 def test_python_is_the_venv():
     assert Path(sys.executable).parent == VENV_BIN
 
