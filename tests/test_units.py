@@ -130,3 +130,36 @@ def test_fingerprint_and_run_id(tmp_path):
     assert fingerprint_file(big) != g1
     assert make_run_id(f1, {"m": 1}) != make_run_id(f1, {"m": 2})
     assert make_run_id(f1, {"m": 1}) == make_run_id(f1, {"m": 1})
+
+
+def test_frame_table_is_read_once_per_run_and_process(tmp_path):
+    """Every stitch task needs the run's frames.parquet; it is immutable once split wrote it, so it
+    is read from the store once (on S3, one download per film, not one per chunk)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vidcolor.stages.split import load_frame_table
+    from vidcolor.store.local import LocalFolderStore
+
+    class CountingStore(LocalFolderStore):
+        reads = 0
+
+        def get_bytes(self, key):
+            self.reads += 1
+            return super().get_bytes(key)
+
+    def table_bytes(n):
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.table({"pts": list(range(n))}), sink)
+        return sink.getvalue().to_pybytes()
+
+    store = CountingStore(tmp_path / "store")
+    a, b = RunLayout("run-a"), RunLayout("run-b")
+    store.put_bytes(a.frames, table_bytes(5))
+    store.put_bytes(b.frames, table_bytes(7))
+    assert [load_frame_table(store, a).num_rows for _ in range(20)] == [5] * 20
+    assert store.reads == 1
+    assert load_frame_table(store, b).num_rows == 7 and store.reads == 2  # another run is another table
+    other = CountingStore(tmp_path / "other-store")
+    other.put_bytes(a.frames, table_bytes(3))
+    assert load_frame_table(other, a).num_rows == 3  # same run id in another store: not confused

@@ -8,8 +8,9 @@ every chunk source it names exists.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -186,5 +187,23 @@ def split_film(
     return plan
 
 
+# (store uri, key) -> table, newest last. A run's frames.parquet never changes once split wrote it
+# (the run id hashes the input), so one read per process serves every stitch task and finalize:
+# on S3 that is one download per film instead of one per chunk (a feature film: hundreds).
+_FRAME_TABLES: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+_FRAME_TABLES_KEPT = 2
+_FRAME_TABLES_LOCK = threading.Lock()
+
+
 def load_frame_table(store: ObjectStore, layout: RunLayout) -> pa.Table:
-    return pq.read_table(pa.BufferReader(store.get_bytes(layout.frames)))
+    key = (store.uri, layout.frames)
+    with _FRAME_TABLES_LOCK:
+        if key in _FRAME_TABLES:
+            _FRAME_TABLES.move_to_end(key)
+            return _FRAME_TABLES[key]
+    table = pq.read_table(pa.BufferReader(store.get_bytes(layout.frames)))
+    with _FRAME_TABLES_LOCK:
+        _FRAME_TABLES[key] = table
+        while len(_FRAME_TABLES) > _FRAME_TABLES_KEPT:
+            _FRAME_TABLES.popitem(last=False)
+    return table
