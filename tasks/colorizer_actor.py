@@ -46,7 +46,7 @@ class ColorizerActor:
                 f"{store_uri}: run {run_id} is not visible from Ray node {socket.gethostname()}; every node "
                 "must see the store (use an s3:// store, or a folder shared by all nodes)")
         self.full_range = full_range
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.colorizer.preferred_batch_size()
         self.inference_lock = threading.Lock()  # one inference at a time; I/O of the other overlaps
         gpus = ",".join(str(g) for g in ray.get_gpu_ids())
         self.name = f"{socket.gethostname()}:{os.getpid()}:{device}" + (f":gpus={gpus}" if gpus else "")

@@ -54,4 +54,4 @@ class ExecutionSettings:
     cpus_per_worker: float = 1.0
     max_attempts: int = 3
     stitch_parallelism: int = 2
-    batch_size: int = 8
+    batch_size: int = 0  # frames per model call; 0 = the colorizer's preferred_batch_size()
