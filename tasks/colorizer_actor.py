@@ -22,10 +22,6 @@ from vidcolor.plan import Chunk, chunk_from_dict, chunk_to_dict
 PIPELINE_DEPTH = 2
 
 
-class StoreNotVisibleError(RuntimeError):
-    """An actor cannot see the run in the store: retrying on the same cluster cannot help."""
-
-
 @ray.remote(max_concurrency=PIPELINE_DEPTH)
 class ColorizerActor:
     def __init__(self, model_spec: str, store_uri: str, run_id: str, full_range: bool, batch_size: int, threads: int):
@@ -40,23 +36,25 @@ class ColorizerActor:
         self.colorizer = load_colorizer(model_spec, device=device)
         self.store = open_store(store_uri)
         self.layout = RunLayout(run_id)
-        if not self.store.exists(self.layout.plan):
-            # e.g. a local store folder on the driver's disk while this actor runs on another node
-            raise StoreNotVisibleError(
-                f"{store_uri}: run {run_id} is not visible from Ray node {socket.gethostname()}; every node "
-                "must see the store (use an s3:// store, or a folder shared by all nodes)")
+        # e.g. a local store folder on the driver's disk while this actor runs on another node
+        self.store_problem = None if self.store.exists(self.layout.plan) else (
+            f"{store_uri}: run {run_id} is not visible from Ray node {socket.gethostname()}; every node "
+            "must see the store (use an s3:// store, or a folder shared by all nodes)")
         self.full_range = full_range
         self.batch_size = batch_size or self.colorizer.preferred_batch_size()
         self.inference_lock = threading.Lock()  # one inference at a time; I/O of the other overlaps
         gpus = ",".join(str(g) for g in ray.get_gpu_ids())
         self.name = f"{socket.gethostname()}:{os.getpid()}:{device}" + (f":gpus={gpus}" if gpus else "")
 
-    def ready(self) -> str:
-        return self.name
+    def check_store(self) -> str | None:
+        """None when this actor sees the run in the store, else why not (one line)."""
+        return self.store_problem
 
     def colorize(self, chunk: dict) -> dict:
         from vidcolor.stages.colorize import colorize_chunk
 
+        if self.store_problem:
+            raise RuntimeError(self.store_problem)
         return colorize_chunk(
             self.store, self.layout, chunk_from_dict(chunk), self.colorizer, self.full_range,
             batch_size=self.batch_size, inference_lock=self.inference_lock, worker=self.name,
@@ -121,7 +119,7 @@ def colorize_chunks_on_actors(
 
     actors = {k: new_actor() for k in range(min(workers, len(todo)))}
     next_id = len(actors)
-    _fail_fast_if_store_not_visible(list(actors.values()), store_uri)
+    _fail_fast_if_store_not_visible(list(actors.values()))
     queue = deque(todo)
     attempts: Counter[int] = Counter()
     failed_on: dict[int, set[int]] = defaultdict(set)
@@ -184,21 +182,19 @@ def colorize_chunks_on_actors(
     return quarantined
 
 
-def _fail_fast_if_store_not_visible(actors: list, store_uri: str) -> None:
+def _fail_fast_if_store_not_visible(actors: list) -> None:
     """Wait for the actors to start; if one cannot see the store, stop the run with that one line
     (a chunk retry would fail the same way on every attempt). Other start-up failures are left to
     the pool, which retries and replaces actors."""
     for actor in actors:
         try:
-            ray.get(actor.ready.remote())
-        except ray.exceptions.RayActorError as e:
-            text = str(e)
-            if StoreNotVisibleError.__name__ in text:
-                for other in actors:
-                    ray.kill(other, no_restart=True)
-                detail = next((ln.split(": ", 1)[1] for ln in text.splitlines() if StoreNotVisibleError.__name__ + ":" in ln),
-                              f"{store_uri}: not visible from every Ray node")
-                raise RunFailedError(None, detail) from None
+            problem = ray.get(actor.check_store.remote())
+        except ray.exceptions.RayActorError:
+            continue
+        if problem:
+            for other in actors:
+                ray.kill(other, no_restart=True)
+            raise RunFailedError(None, problem)
 
 
 def _short(e: BaseException) -> str:

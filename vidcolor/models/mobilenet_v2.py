@@ -99,6 +99,20 @@ class MobileNetV2(nn.Module):
 
     def features(self, x: torch.Tensor, upto: int = 16) -> list[torch.Tensor]:
         """Skip features at strides 2, 4, 8, 16, 32 (only those with block index <= ``upto``)."""
+        return self._trunk(x, upto)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_logits(x)[1]
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The five skip maps and the class logits from one pass (the training losses use both)."""
+        out, h = self._trunk(x)
+        h = F.relu6(self.conv_last(h))
+        h = h.mean(dim=(2, 3), keepdim=True)
+        return out, self.logits(h).flatten(1)
+
+    def _trunk(self, x: torch.Tensor, upto: int = 16) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(skip maps of blocks <= ``upto``, output of the last block run)."""
         out = []
         h = F.relu6(self.conv0(x))
         for i, block in enumerate(self.blocks):
@@ -107,22 +121,7 @@ class MobileNetV2(nn.Module):
                 out.append(h)
             if i >= upto:
                 break
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features_and_logits(x)[1]
-
-    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The five skip maps and the class logits from one pass (the training losses use both)."""
-        out = []
-        h = F.relu6(self.conv0(x))
-        for i, block in enumerate(self.blocks):
-            h = block(h)
-            if i in FEATURE_BLOCKS:
-                out.append(h)
-        h = F.relu6(self.conv_last(h))
-        h = h.mean(dim=(2, 3), keepdim=True)
-        return out, self.logits(h).flatten(1)
+        return out, h
 
 
 def load_mobilenet_v2(path: str | Path | None = None, device: str | torch.device = "cpu") -> MobileNetV2:

@@ -95,16 +95,18 @@ class Perceptual(torch.nn.Module):
 
     def forward(self, pred_rgb: torch.Tensor, target_rgb: torch.Tensor,
                 semantic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        if not semantic:  # stop at stride 16: the rest of the network is not needed
+        target, pred = target_rgb * 2 - 1, pred_rgb * 2 - 1
+        if semantic:
             with torch.no_grad():
-                ft = self.net.features(target_rgb * 2 - 1, upto=12)[1:]
-            fp = self.net.features(pred_rgb * 2 - 1, upto=12)[1:]
-            return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp), torch.zeros((), device=pred_rgb.device)
-        with torch.no_grad():
-            ft, lt = self.net.features_and_logits(target_rgb * 2 - 1)
-        fp, lp = self.net.features_and_logits(pred_rgb * 2 - 1)
-        perc = sum(F.l1_loss(a, b) for a, b in zip(fp[1:4], ft[1:4])) / 3
-        kl = F.kl_div(F.log_softmax(lp, 1), F.log_softmax(lt, 1), log_target=True, reduction="batchmean")
+                ft, lt = self.net.features_and_logits(target)
+            fp, lp = self.net.features_and_logits(pred)
+            kl = F.kl_div(F.log_softmax(lp, 1), F.log_softmax(lt, 1), log_target=True, reduction="batchmean")
+        else:  # stop at stride 16: the rest of the network is not needed
+            with torch.no_grad():
+                ft = self.net.features(target, upto=12)
+            fp = self.net.features(pred, upto=12)
+            kl = torch.zeros((), device=pred_rgb.device)
+        perc = sum(F.l1_loss(a, b) for a, b in zip(fp[1:4], ft[1:4])) / 3  # strides 4, 8, 16
         return perc, kl
 
 
