@@ -154,3 +154,25 @@ def test_variable_frame_rate_keeps_every_timestamp(pipeline, tmp_path):
     assert int(out_v["nb_read_frames"]) == 60
     # avg_frame_rate of a VFR stream is frames / duration: the duration must be within one frame
     assert abs(float(out_v["duration"]) - float(src_v["duration"])) < 1 / 24
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_display_rotation_survives(pipeline, tmp_path, degrees):
+    """Phone and camera footage stores pictures unrotated plus a display matrix: the output must
+    keep both, or the film plays sideways."""
+    import subprocess
+
+    plain, src = tmp_path / "plain.mp4", tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x176:rate=24", "-frames:v", "30",
+                    "-vf", "hue=s=0", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(plain)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}",
+                    str(src)], check=True)
+    src_v = video_stream(probe(src))
+    src_rotation = [sd["rotation"] for sd in src_v.get("side_data_list", []) if "rotation" in sd]
+    assert src_rotation, "the test film must carry a display matrix"
+    out = tmp_path / "out.mp4"
+    pipeline(src, out, tmp_path / "store", max_chunk_frames=16, overlap_frames=3)
+    out_v = video_stream(probe(out))
+    assert [sd["rotation"] for sd in out_v.get("side_data_list", []) if "rotation" in sd] == src_rotation
+    assert (out_v["width"], out_v["height"]) == (src_v["width"], src_v["height"]) == (320, 176)
+    assert int(out_v["nb_read_frames"]) == 30

@@ -64,6 +64,9 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
         raise BadInputError("--crf", f"{encode.crf} is outside 0-51")
 
 
+ROTATION_CONTAINERS = (".mp4", ".mov")  # containers that keep a display matrix
+
+
 def check_output(output_uri: str, input_uri: str, codec: str) -> None:
     suffix = output_suffix(output_uri)
     if suffix not in OUTPUT_CONTAINERS:
@@ -132,7 +135,12 @@ def check_request(
         check_readable_file(input_uri)
     check_output(output_uri, input_uri, encode.codec)
     source_path = stage_input(input_uri, cache_root())
-    return source_path, probe_video(source_path)
+    info = probe_video(source_path)
+    if info.rotation and output_suffix(output_uri) not in ROTATION_CONTAINERS:
+        # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
+        raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and "
+                                        f"{output_suffix(output_uri)} cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
+    return source_path, info
 
 
 def prepare_job(

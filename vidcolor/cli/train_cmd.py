@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         head: str = typer.Option("bins", help="bins (distribution over ab bins) or regression"),
         rebalance: float = typer.Option(0.5, help="class-rebalancing exponent of the bins loss (0 = none)"),
         init: Optional[Path] = typer.Option(None, help="generator .safetensors to start from (matching tensors)"),
+        train_encoder_from: int = typer.Option(17, help="encoder blocks from this index on are fine-tuned (17 = encoder frozen)"),
+        encoder_lr: float = typer.Option(3e-5, help="learning rate of the fine-tuned encoder blocks"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
         from vidcolor.training.trainer import TrainConfig, Trainer
@@ -48,7 +50,8 @@ def register(app: typer.Typer) -> None:
                           minutes=triple(minutes, float), batch=batch, crop=crop, window=window, seed=seed,
                           device=device, max_steps_this_run=max_steps, adv=adv,
                           temporal_adv=temporal_adv, perceptual=perceptual, semantic=semantic, lr=lr, consistency=consistency, gan_lr=gan_lr,
-                          head=head, rebalance=rebalance, init=str(init) if init else None)
+                          head=head, rebalance=rebalance, init=str(init) if init else None,
+                          frozen_blocks=train_encoder_from, encoder_lr=encoder_lr)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()
         if state.get("done"):
