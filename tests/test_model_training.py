@@ -116,3 +116,19 @@ def test_semantic_weight_reaches_the_training_loss(photo_dir, tmp_path):
         lines = [json.loads(x) for x in open(tmp_path / name / "metrics.jsonl")]
         sem = next(x["semantic"] for x in lines if "semantic" in x)
         assert (sem > 0) if weight else (sem == 0.0)
+
+
+def test_train_encoder_from_fine_tunes_only_the_upper_blocks(photo_dir, tmp_path):
+    """frozen_blocks = 14 (CLI --train-encoder-from 14): blocks 14-16 and conv_last move after a
+    stage-1 step, conv0 and blocks 0-13 stay bit-identical; 17 keeps the whole encoder fixed."""
+    import torch
+
+    for start, name in ((14, "upper"), (17, "frozen")):
+        trainer = Trainer(config(photo_dir, tmp_path, out=str(tmp_path / name), steps=(1, 0, 0), frozen_blocks=start,
+                                 encoder_lr=1e-2), log=lambda m: None)
+        before = {k: v.clone() for k, v in trainer.gen.encoder.state_dict().items()}
+        trainer.train()
+        after = trainer.gen.encoder.state_dict()
+        moved = {k for k in before if not torch.equal(before[k], after[k])}
+        upper = {k for k in before if k.startswith("conv_last") or (k.startswith("blocks.") and int(k.split(".")[1]) >= 14)}
+        assert moved == (upper if start == 14 else set()), sorted(moved ^ upper)[:5]
