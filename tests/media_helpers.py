@@ -17,6 +17,17 @@ def probe(path) -> dict:
     return json.loads(out)
 
 
+def make_rotated_clip(path, degrees: int, size: str, frames: int) -> None:
+    """A grey H.264 .mp4 whose pictures are stored unrotated with a display matrix of ``degrees``
+    (as phones write them): encoded plainly, then tagged by a stream copy, which is the way
+    ffmpeg 5.1 writes the matrix."""
+    plain = f"{path}.plain.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24", "-frames:v", str(frames),
+                    "-vf", "hue=s=0", "-c:v", "libx264", "-pix_fmt", "yuv420p", plain], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", plain, "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(path)],
+                   check=True)
+
+
 def video_stream(info: dict) -> dict:
     return next(s for s in info["streams"] if s["codec_type"] == "video")
 

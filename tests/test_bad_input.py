@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from conftest import run_cli
+from media_helpers import make_rotated_clip
 
 
 def _sha(path):
@@ -132,10 +133,8 @@ def test_bad_model_is_refused_before_anything_starts(film_mp4, tmp_path, kind):
 def test_rotated_input_into_matroska_is_refused(tmp_path):
     """Matroska (as ffmpeg writes it) cannot carry a display matrix: refused up front, not a
     sideways film. The message names the output and the containers that work."""
-    plain, src = tmp_path / "plain.mp4", tmp_path / "phone.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=24", "-frames:v", "12",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(plain)], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(src)], check=True)
+    src = tmp_path / "phone.mp4"
+    make_rotated_clip(src, 90, "160x96", 12)
     before = _sha(src)
     store = tmp_path / "store"
     line = _expect_error([src, "--codec", "ffv1", "--store", store], tmp_path / "o.mkv", "o.mkv", "rotated by 90 degrees", ".mp4 or .mov")

@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from conftest import CUTS, SCENES
-from media_helpers import (frame_pts_times, luma_frame_hashes, mean_ab_per_frame, probe, stream_md5,
-                           video_stream)
+from media_helpers import (frame_pts_times, luma_frame_hashes, make_rotated_clip, mean_ab_per_frame, probe,
+                           stream_md5, video_stream)
 
 from vidcolor.colorizers.testing import CHUNK_PALETTE
 from vidcolor.store import open_store
@@ -160,13 +160,8 @@ def test_variable_frame_rate_keeps_every_timestamp(pipeline, tmp_path):
 def test_display_rotation_survives(pipeline, tmp_path, degrees):
     """Phone and camera footage stores pictures unrotated plus a display matrix: the output must
     keep both, or the film plays sideways."""
-    import subprocess
-
-    plain, src = tmp_path / "plain.mp4", tmp_path / "rotated.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x176:rate=24", "-frames:v", "30",
-                    "-vf", "hue=s=0", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(plain)], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}",
-                    str(src)], check=True)
+    src = tmp_path / "rotated.mp4"
+    make_rotated_clip(src, degrees, "320x176", 30)
     src_v = video_stream(probe(src))
     src_rotation = [sd["rotation"] for sd in src_v.get("side_data_list", []) if "rotation" in sd]
     assert src_rotation, "the test film must carry a display matrix"

@@ -136,10 +136,11 @@ def check_request(
     check_output(output_uri, input_uri, encode.codec)
     source_path = stage_input(input_uri, cache_root())
     info = probe_video(source_path)
-    if info.rotation and output_suffix(output_uri) not in ROTATION_CONTAINERS:
+    suffix = output_suffix(output_uri)
+    if info.rotation and suffix not in ROTATION_CONTAINERS:
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
-        raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and "
-                                        f"{output_suffix(output_uri)} cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
+        raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
+                                        f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
     return source_path, info
 
 
