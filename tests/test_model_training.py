@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vidcolor.training.data import motion_clips, warp
+import torch
+
+from vidcolor.training.data import motion_clips, random_crops, warp
 from vidcolor.training.trainer import TrainConfig, Trainer
 
 
@@ -132,3 +134,49 @@ def test_train_encoder_from_fine_tunes_only_the_upper_blocks(photo_dir, tmp_path
         moved = {k for k in before if not torch.equal(before[k], after[k])}
         upper = {k for k in before if k.startswith("conv_last") or (k.startswith("blocks.") and int(k.split(".")[1]) >= 14)}
         assert moved == (upper if start == 14 else set()), sorted(moved ^ upper)[:5]
+
+
+def test_weight_average_is_the_warmed_up_ema_survives_resume_and_is_handed_on(photo_dir, tmp_path):
+    """--ema 0.9: after stage step n the average is d*avg + (1-d)*weights with d = min(0.9, (1+n)/(10+n));
+    a resumed run restores the average from the checkpoint; each stage's end adopts the average,
+    so the saved stage weights and the final model are the averaged ones."""
+    from safetensors.torch import load_file
+
+    quiet = dict(log=lambda m: None)
+
+    def params(module):
+        return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+    trainer = Trainer(config(photo_dir, tmp_path, steps=(3, 1, 1), ema=0.9, lr=1e-2, max_steps_this_run=1), **quiet)
+    average = params(trainer.gen)
+    for n in range(2):
+        if n:  # a fresh process-equivalent: the average must come back from the checkpoint
+            trainer = Trainer(config(photo_dir, tmp_path, steps=(3, 1, 1), ema=0.9, lr=1e-2, max_steps_this_run=1), **quiet)
+        trainer.train()
+        d = min(0.9, (1 + n) / (10 + n))
+        weights, got = params(trainer.gen), params(trainer.ema_gen)
+        average = {k: d * average[k] + (1 - d) * weights[k] for k in average}
+        moved = [k for k in got if not torch.equal(weights[k], average[k])]
+        assert moved, "the decoder should have moved under lr 1e-2"
+        for k in got:
+            assert torch.allclose(got[k], average[k], atol=1e-6), (n, k)
+    trainer = Trainer(config(photo_dir, tmp_path, steps=(3, 1, 1), ema=0.9, lr=1e-2), **quiet)
+    assert trainer.train()["done"]
+    final = params(trainer.gen)
+    for k, v in params(trainer.ema_gen).items():
+        assert torch.equal(v, final[k]), k
+    saved = load_file(str(tmp_path / "run" / "generator_stage3.safetensors"))
+    assert all(torch.equal(saved[k], final[k]) for k in final)
+
+
+def test_tone_jitter_is_a_per_crop_gamma_and_off_leaves_the_random_stream_alone():
+    rng = np.random.default_rng(1)
+    images = cv2.GaussianBlur(rng.integers(20, 236, (96, 48, 3), dtype=np.uint8), (7, 7), 2).reshape(2, 48, 48, 3)
+    plain = random_crops(images, 3, 32, torch.Generator().manual_seed(5), min_scale=0.7)
+    assert torch.equal(plain, random_crops(images, 3, 32, torch.Generator().manual_seed(5), min_scale=0.7,
+                                           tone_jitter=0.0))
+    jittered = random_crops(images, 1, 32, torch.Generator().manual_seed(5), min_scale=0.7, tone_jitter=0.3)
+    base = random_crops(images, 1, 32, torch.Generator().manual_seed(5), min_scale=0.7).clamp(1e-3, 1)
+    gamma = (jittered.clamp(1e-3, 1).log() / base.log())
+    assert 0.74 <= float(gamma.median()) <= 1.35 and abs(float(gamma.median()) - 1) > 1e-3
+    assert torch.allclose(jittered, base ** gamma.median(), atol=2e-3)  # one gamma for every pixel and channel

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         init: Optional[Path] = typer.Option(None, help="generator .safetensors to start from (matching tensors)"),
         train_encoder_from: int = typer.Option(17, help="encoder blocks from this index on are fine-tuned (17 = encoder frozen)"),
         encoder_lr: float = typer.Option(3e-5, help="learning rate of the fine-tuned encoder blocks"),
+        ema: float = typer.Option(0.0, help="decay of the averaged generator weights that each stage hands on and exports (0 = off, e.g. 0.999)"),
+        crop_min_scale: float = typer.Option(0.65, help="smallest random crop side, as a fraction of the photo's short side"),
+        tone_jitter: float = typer.Option(0.0, help="random gamma exp(U(-j, j)) on each training crop (0 = off)"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
         from vidcolor.training.trainer import TrainConfig, Trainer
@@ -51,7 +54,8 @@ def register(app: typer.Typer) -> None:
                           device=device, max_steps_this_run=max_steps, adv=adv,
                           temporal_adv=temporal_adv, perceptual=perceptual, semantic=semantic, lr=lr, consistency=consistency, gan_lr=gan_lr,
                           head=head, rebalance=rebalance, init=str(init) if init else None,
-                          frozen_blocks=train_encoder_from, encoder_lr=encoder_lr)
+                          frozen_blocks=train_encoder_from, encoder_lr=encoder_lr, ema=ema,
+                          crop_min_scale=crop_min_scale, tone_jitter=tone_jitter)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()
         if state.get("done"):

@@ -49,9 +49,11 @@ def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/t
 
 
 def random_crops(images: np.ndarray, batch: int, crop: int, gen: torch.Generator,
-                 min_scale: float = 0.6) -> torch.Tensor:
+                 min_scale: float = 0.6, tone_jitter: float = 0.0) -> torch.Tensor:
     """(batch, 3, crop, crop) float RGB in [0, 1]: random image, random-size square crop (side
-    between ``min_scale`` and 1 of the cached side), resized to ``crop``, random horizontal flip."""
+    between ``min_scale`` and 1 of the cached side), resized to ``crop``, random horizontal flip,
+    and with ``tone_jitter`` > 0 a random gamma exp(U(-j, j)) on all three channels (a different
+    tone curve of the same scene; the random stream is unchanged when it is off)."""
     n, size = images.shape[0], images.shape[1]
     idx = torch.randint(0, n, (batch,), generator=gen)
     out = []
@@ -65,6 +67,9 @@ def random_crops(images: np.ndarray, batch: int, crop: int, gen: torch.Generator
             t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False, antialias=True)
         if torch.rand((), generator=gen).item() < 0.5:
             t = t.flip(-1)
+        if tone_jitter > 0:
+            gamma = math.exp(tone_jitter * (2 * torch.rand((), generator=gen).item() - 1))
+            t = t.clamp(0, 1) ** gamma
         out.append(t)
     return torch.cat(out).clamp(0, 1)
 

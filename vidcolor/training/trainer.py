@@ -14,6 +14,7 @@ go to ``metrics.jsonl`` in the output folder.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -45,6 +46,8 @@ class TrainConfig:
     crop: int = 192
     cache_size: int = 256
     crop_min_scale: float = 0.65  # random crop side, as a fraction of the cached side (then resized to crop)
+    tone_jitter: float = 0.0  # random gamma exp(U(-j, j)) on each stage-1/2 crop (0 = off): tone curves vary between films
+    ema: float = 0.0  # decay of the generator's weight average (0 = off); each stage hands its average on
     batch: int = 16
     steps: tuple[int, int, int] = (600, 150, 120)
     minutes: tuple[float, float, float] = (0.0, 0.0, 0.0)  # wall-time cap per stage, 0 = none
@@ -159,6 +162,9 @@ class Trainer:
             self.gen.load_state_dict(init, strict=False)
             self.log(f"initialised {len(init)}/{len(own)} generator tensors from {cfg.init}")
         self.gen.to(self.device)
+        # Averaged weights generalise better than the last step's on a small photo set (the training
+        # photos are fitted well past the point where held-out photos stop improving).
+        self.ema_gen = copy.deepcopy(self.gen).requires_grad_(False).eval() if cfg.ema > 0 else None
         self.perceptual = Perceptual(backbone).to(self.device)
         self.disc = PatchDiscriminator(channels=32).to(self.device)
         self.tdisc = TemporalPatchDiscriminator(channels=16).to(self.device)
@@ -182,11 +188,36 @@ class Trainer:
             self.class_weights = weights.to(self.device)
             with torch.no_grad():  # decoding can divide this prior out (GeneratorConfig.prior_correction)
                 self.gen.log_prior.copy_(prior.clamp_min(1e-6).log().to(self.device))
+                if self.ema_gen is not None:
+                    self.ema_gen.log_prior.copy_(self.gen.log_prior)
         self._running: dict[str, list[float]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _modules(self):
-        return {"generator": self.gen, "disc": self.disc, "tdisc": self.tdisc}
+        modules = {"generator": self.gen, "disc": self.disc, "tdisc": self.tdisc}
+        if self.ema_gen is not None:
+            modules["generator_ema"] = self.ema_gen
+        return modules
+
+    @torch.no_grad()
+    def _update_ema(self):
+        """ema = d * ema + (1 - d) * weights, with d warming up as (1 + n) / (10 + n) over the
+        stage's first steps (n = step index within the stage) so a stage's average is its own."""
+        if self.ema_gen is None:
+            return
+        n = self.state["stage_step"]
+        d = min(self.cfg.ema, (1 + n) / (10 + n))
+        for e, p in zip(self.ema_gen.parameters(), self.gen.parameters()):
+            e.lerp_(p, 1 - d)
+        for e, b in zip(self.ema_gen.buffers(), self.gen.buffers()):
+            e.copy_(b)
+
+    @torch.no_grad()
+    def _adopt_ema(self):
+        """At a stage's end the averaged weights become the model: they are validated, saved, and
+        the next stage starts from them."""
+        if self.ema_gen is not None:
+            self.gen.load_state_dict(self.ema_gen.state_dict())
 
     def _optimizers(self):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
@@ -262,7 +293,8 @@ class Trainer:
     # -- steps --------------------------------------------------------------------------------
     def _image_step(self, stage: int, gen: torch.Generator):
         cfg = self.cfg
-        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale).to(self.device)
+        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale,
+                           tone_jitter=cfg.tone_jitter).to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=L.shape[0], radius=0)
         ce, l1, perc, sem = self._content_loss(L, pred, ab, rgb, logits)
@@ -321,7 +353,7 @@ class Trainer:
     def validate(self, gain: float = 1.0) -> dict:
         if self.val_images is None:
             return {}
-        return validate_generator(self.gen, self.val_images, self.device, gain)
+        return validate_generator(self.ema_gen or self.gen, self.val_images, self.device, gain)
 
     # -- main loop ----------------------------------------------------------------------------
     def _set_lrs(self, stage: int):
@@ -362,6 +394,7 @@ class Trainer:
                 gen = _step_generator(cfg.seed, self.state["global_step"])
                 torch.manual_seed(cfg.seed * 7919 + self.state["global_step"])
                 n = self._temporal_step(gen) if stage == 3 else self._image_step(stage, gen)
+                self._update_ema()
                 self.state["stage_step"] += 1
                 self.state["global_step"] += 1
                 self.state["images_seen"] += n
@@ -376,6 +409,7 @@ class Trainer:
                 if self.state["stage_step"] % cfg.ckpt_every == 0:
                     self.save()
             # stage finished (steps reached or wall-time cap)
+            self._adopt_ema()
             self.gen.eval()
             self._metric_line({"event": f"stage{stage}_end", "stage_wall_s": self.state["stage_wall_s"].get(wall_key, 0.0),
                                **self.validate()})
