@@ -48,7 +48,7 @@ def _one_error_line(r, name):
     lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
     assert r.returncode != 0
     assert len(lines) == 1, r.stderr
-    assert name in lines[0]
+    assert lines[0].startswith("vidcolor: error: ") and name in lines[0]  # the same prefix as colorize's errors
 
 
 def test_image_missing_file(tmp_path):
@@ -100,5 +100,6 @@ def test_bad_model_one_line(tmp_path, command):
     r = run(*args, "--model", tmp_path / "missing.safetensors")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "missing.safetensors: no such weights file" in lines[0], r.stderr
+    assert len(lines) == 1 and lines[0].startswith("vidcolor: error: --model: "), r.stderr
+    assert "missing.safetensors: no such weights file" in lines[0], r.stderr
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "rep").exists()

@@ -8,6 +8,9 @@ from typing import Optional
 
 import typer
 
+from vidcolor.cli._common import fail
+from vidcolor.errors import BadInputError
+
 
 def register(app: typer.Typer) -> None:
     eval_app = typer.Typer(help="Evaluate colorizers.", no_args_is_help=True)
@@ -26,13 +29,11 @@ def register(app: typer.Typer) -> None:
         from vidcolor.evaluation.images import evaluate_images, format_table
 
         if not folder.is_dir():
-            typer.echo(f"error: {folder}: not a folder", err=True)
-            raise typer.Exit(code=2)
+            fail(BadInputError(str(folder), "not a folder"))
         try:
             colorizer = load_colorizer(model, device=device)
         except (FileNotFoundError, ValueError) as exc:
-            typer.echo(f"error: --model: {exc}", err=True)
-            raise typer.Exit(code=2)
+            fail(BadInputError("--model", str(exc)))
         report = evaluate_images(folder, colorizer, out, render_size=render_size, limit=limit,
                                  log=lambda m: typer.echo(m))
         typer.echo(format_table(report))

@@ -13,6 +13,9 @@ from typing import Optional
 
 import typer
 
+from vidcolor.cli._common import fail
+from vidcolor.errors import BadInputError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -95,5 +98,4 @@ def register(app: typer.Typer) -> None:
                 write_rgb(dst, colorize_rgb_image(colorizer, rgb, render_size))
                 typer.echo(f"{src} -> {dst}")
         except ImageError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2)
+            fail(BadInputError(None, str(exc)))
