@@ -14,11 +14,7 @@ def train_colorizer(config: dict, export: str | None = None) -> dict:
     from vidcolor.training.calibrate import finish_run
     from vidcolor.training.trainer import TrainConfig, Trainer
 
-    cfg = dict(config)
-    for key in ("steps", "minutes"):
-        if key in cfg:
-            cfg[key] = tuple(cfg[key])
-    trainer = Trainer(TrainConfig(**cfg))
+    trainer = Trainer(TrainConfig.from_options(config))
     state = trainer.train()
     weights = None
     if state.get("done"):

@@ -180,3 +180,55 @@ def test_tone_jitter_is_a_per_crop_gamma_and_off_leaves_the_random_stream_alone(
     gamma = (jittered.clamp(1e-3, 1).log() / base.log())
     assert 0.74 <= float(gamma.median()) <= 1.35 and abs(float(gamma.median()) - 1) > 1e-3
     assert torch.allclose(jittered, base ** gamma.median(), atol=2e-3)  # one gamma for every pixel and channel
+
+
+def test_cli_and_flow_take_their_defaults_from_train_config():
+    """One set of defaults: every vidcolor train option and every train_model flow parameter that
+    names a TrainConfig field defaults to that field's value."""
+    import inspect
+
+    import typer.main
+
+    from flows.train_model import train_model
+    from vidcolor.cli import app
+    from vidcolor.training.config import TrainConfig
+
+    renamed = {"train_encoder_from": "frozen_blocks", "max_steps": "max_steps_this_run"}
+    command = typer.main.get_command(app).commands["train"]
+    checked = 0
+    for param in command.params:
+        field = renamed.get(param.name, param.name)
+        if field not in TrainConfig.__dataclass_fields__ or field in ("data", "out"):
+            continue
+        expected = TrainConfig.default(field)
+        got = param.default
+        if field in ("steps", "minutes"):
+            got = tuple(float(x) for x in got.split(","))
+            expected = tuple(float(x) for x in expected)
+        assert got == expected, (param.name, got, expected)
+        checked += 1
+    assert checked >= 20
+    flow_params = inspect.signature(train_model.fn).parameters
+    for name in ("steps", "minutes", "batch", "crop", "window", "seed"):
+        assert flow_params[name].default == TrainConfig.default(name), name
+
+
+def test_train_flow_passes_options_through_and_names_an_unknown_one(photo_dir, tmp_path, prefect_harness):
+    """The Prefect flow can run any recipe vidcolor train can (options = further TrainConfig fields);
+    the run's config.json records what it was told; an unknown option is one error naming it,
+    raised before anything is written."""
+    from flows.train_model import train_model
+
+    out = tmp_path / "run"
+    options = {"cache_size": 40, "clips": 1, "ckpt_every": 1, "cache_dir": str(tmp_path / "cache"),
+               "frozen_blocks": 14, "ema": 0.5, "tone_jitter": 0.2}
+    result = train_model(str(photo_dir), str(out), steps=(1, 1, 1), batch=2, crop=32, device="cpu", options=options)
+    assert result["state"]["done"] and result["state"]["global_step"] == 3
+    recorded = json.loads((out / "config.json").read_text())
+    assert {k: recorded[k] for k in options} == options and recorded["steps"] == [1, 1, 1]
+    assert (out / "generator_final.safetensors").exists()
+
+    bad = tmp_path / "bad"
+    with pytest.raises(Exception, match="unknown training option.*frozen_block\\b"):
+        train_model(str(photo_dir), str(bad), steps=(1, 1, 1), options={"frozen_block": 7})
+    assert not bad.exists()

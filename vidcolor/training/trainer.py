@@ -19,7 +19,6 @@ import json
 import math
 import time
 import weakref
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,53 +29,11 @@ from vidcolor.color_torch import lab_to_rgb, rgb_to_lab
 from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator, lab_to_disc_input
 from vidcolor.models.generator import Generator, GeneratorConfig, annealed_mean
 from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
-from vidcolor.training.checkpoint import load_checkpoint, save_checkpoint
+from vidcolor.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from vidcolor.training.config import TrainConfig
 from vidcolor.training.data import build_cache, motion_clips, random_crops, warp
 
 STAGES = (1, 2, 3)
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    out: str
-    val: str | None = None
-    seed: int = 0
-    device: str | None = None
-    crop: int = 192
-    cache_size: int = 256
-    crop_min_scale: float = 0.65  # random crop side, as a fraction of the cached side (then resized to crop)
-    tone_jitter: float = 0.0  # random gamma exp(U(-j, j)) on each stage-1/2 crop (0 = off): tone curves vary between films
-    ema: float = 0.0  # decay of the generator's weight average (0 = off); each stage hands its average on
-    batch: int = 16
-    steps: tuple[int, int, int] = (600, 150, 120)
-    minutes: tuple[float, float, float] = (0.0, 0.0, 0.0)  # wall-time cap per stage, 0 = none
-    lr: float = 3e-4
-    encoder_lr: float = 3e-5
-    gan_lr: float = 5e-5
-    d_lr: float = 2e-4
-    frozen_blocks: int = 17  # conv0 and blocks < this stay frozen in every stage (17 = the whole encoder)
-    perceptual: float = 0.05
-    perceptual_crops: int = 4  # the perceptual loss looks at this many crops of each batch (it costs a backbone pass)
-    semantic: float = 0.0  # weight of the class-distribution KL on the perceptual crops (0 = off)
-    l1: float = 1.0  # weight of L1(ab)/110 (bins head: on the distribution's mean)
-    adv: float = 0.02
-    temporal_adv: float = 0.01
-    consistency: float = 1.0
-    clip_frames: int = 3
-    clips: int = 4
-    window: int = 3
-    ckpt_every: int = 50
-    val_size: int = 256
-    cache_dir: str = "/tmp/vidcolor_cache"
-    backbone: str | None = None
-    head: str = "bins"
-    rebalance: float = 0.5  # exponent of the class rebalancing weights (0 = none, 1 = Zhang et al.)
-    init: str | None = None  # generator weights to start from (matching tensors are loaded)
-    max_steps_this_run: int = 0  # stop after this many steps (0 = no limit): for tests / pausing
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def pick_device(device: str | None) -> str:
@@ -148,6 +105,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_json(), indent=1))  # what this run was told
         self.ckpt_dir = self.out / "checkpoint"
         backbone = load_mobilenet_v2(cfg.backbone)
         self.gen = Generator(GeneratorConfig(window=cfg.window, head=cfg.head))
