@@ -232,3 +232,34 @@ def test_train_flow_passes_options_through_and_names_an_unknown_one(photo_dir, t
     with pytest.raises(Exception, match="unknown training option.*frozen_block\\b"):
         train_model(str(photo_dir), str(bad), steps=(1, 1, 1), options={"frozen_block": 7})
     assert not bad.exists()
+
+
+def test_whole_photo_cache_keeps_both_ends_of_the_long_side(tmp_path):
+    """--whole-photos: a landscape photo gives its left and right squares, a portrait its top and
+    bottom ones, a square photo one; the default keeps the centre squares (and its cache key)."""
+    from vidcolor.training.data import build_cache
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shapes = {"a_landscape.png": (64, 128), "b_square.png": (100, 100), "c_portrait.png": (120, 60)}
+    for name, (h, w) in shapes.items():
+        cv2.imwrite(str(folder / name), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+    def resized(name):
+        bgr = cv2.imread(str(folder / name))
+        h, w = bgr.shape[:2]
+        s = 32 / min(h, w)
+        bgr = cv2.resize(bgr, (max(32, round(w * s)), max(32, round(h * s))), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    land, square, portrait = (resized(n) for n in shapes)
+    whole = build_cache(folder, 32, tmp_path / "cache", whole=True)
+    expected = [land[:, :32], land[:, -32:], square, portrait[:32], portrait[-32:]]
+    assert whole.shape == (5, 32, 32, 3)
+    for got, want in zip(whole, expected):
+        assert np.array_equal(got, want)
+    centre = build_cache(folder, 32, tmp_path / "cache")
+    assert centre.shape == (3, 32, 32, 3)
+    assert np.array_equal(centre[0], land[:, 16:48]) and np.array_equal(centre[2], portrait[16:48])
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # one cache per mode

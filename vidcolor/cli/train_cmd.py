@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         ema: float = typer.Option(D("ema"), help="decay of the averaged generator weights that each stage hands on and exports (0 = off, e.g. 0.999)"),
         crop_min_scale: float = typer.Option(D("crop_min_scale"), help="smallest random crop side, as a fraction of the photo's short side"),
         tone_jitter: float = typer.Option(D("tone_jitter"), help="random gamma exp(U(-j, j)) on each training crop (0 = off)"),
+        whole_photos: bool = typer.Option(D("whole_photos"), "--whole-photos/--centre-squares", help="train on both ends of each photo's long side, or only its centre square"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""
         from vidcolor.training.trainer import Trainer
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
                           temporal_adv=temporal_adv, perceptual=perceptual, semantic=semantic, lr=lr, consistency=consistency, gan_lr=gan_lr,
                           head=head, rebalance=rebalance, init=str(init) if init else None,
                           frozen_blocks=train_encoder_from, encoder_lr=encoder_lr, ema=ema,
-                          crop_min_scale=crop_min_scale, tone_jitter=tone_jitter)
+                          crop_min_scale=crop_min_scale, tone_jitter=tone_jitter, whole_photos=whole_photos)
         trainer = Trainer(cfg, log=lambda m: typer.echo(m))
         state = trainer.train()
         if state.get("done"):

@@ -15,6 +15,7 @@ class TrainConfig:
     device: str | None = None
     crop: int = 192
     cache_size: int = 256
+    whole_photos: bool = False  # train on both ends of each photo's long side, not only its centre square
     crop_min_scale: float = 0.65  # random crop side, as a fraction of the cached side (then resized to crop)
     tone_jitter: float = 0.0  # random gamma exp(U(-j, j)) on each stage-1/2 crop (0 = off): tone curves vary between films
     ema: float = 0.0  # decay of the generator's weight average (0 = off); each stage hands its average on

@@ -18,29 +18,38 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/tmp/vidcolor_cache") -> np.ndarray:
-    """All images of ``folder``, short side resized to ``size`` and centre-cropped square, as one
-    uint8 array (N, size, size, 3) RGB; cached as .npy keyed by the folder listing."""
+def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/tmp/vidcolor_cache",
+                whole: bool = False) -> np.ndarray:
+    """All images of ``folder``, short side resized to ``size``, as one uint8 array (N, size, size, 3)
+    RGB of squares; cached as .npy keyed by the folder listing. Each photo gives its centre square,
+    or with ``whole`` the squares at both ends of its long side (one square when the photo is within
+    1/8 of square), so no part of a landscape or portrait photo is thrown away."""
     import cv2
 
     files = list_images(folder)
     if not files:
         raise ValueError(f"{folder}: no images")
-    key = hashlib.sha256(("\n".join(f"{p}:{p.stat().st_size}" for p in files) + f"|{size}").encode()).hexdigest()[:16]
+    listing = "\n".join(f"{p}:{p.stat().st_size}" for p in files) + f"|{size}" + ("|whole" if whole else "")
+    key = hashlib.sha256(listing.encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"images_{key}.npy"
     if cache.exists():
         return np.load(cache)
-    out = np.empty((len(files), size, size, 3), np.uint8)
-    for i, p in enumerate(files):
+    squares = []
+    for p in files:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"{p}: not a readable image")
         h, w = bgr.shape[:2]
         s = size / min(h, w)
         bgr = cv2.resize(bgr, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA)
-        h, w = bgr.shape[:2]
-        y, x = (h - size) // 2, (w - size) // 2
-        out[i] = cv2.cvtColor(bgr[y:y + size, x:x + size], cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        h, w = rgb.shape[:2]
+        if whole and max(h, w) - size >= size // 8:
+            offsets = [(0, 0), (h - size, w - size)]
+        else:
+            offsets = [((h - size) // 2, (w - size) // 2)]
+        squares.extend(rgb[y:y + size, x:x + size] for y, x in offsets)
+    out = np.stack(squares)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, out)

@@ -139,7 +139,7 @@ class Trainer:
         if restored is not None:
             self.state = restored
             self.log(f"resumed from {self.ckpt_dir}: stage {self.state['stage']} step {self.state['stage_step']}")
-        self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir)
+        self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir, whole=cfg.whole_photos)
         self.val_images = build_cache(cfg.val, cfg.val_size, cfg.cache_dir) if cfg.val else None
         if cfg.head == "bins":
             weights, prior = rebalancing_weights(self.images, self.gen.bin_centres.cpu(), cfg.rebalance)
