@@ -12,7 +12,8 @@ def train_colorizer(config: dict, export: str | None = None) -> dict:
     from pathlib import Path
 
     from vidcolor.training.calibrate import finish_run
-    from vidcolor.training.trainer import TrainConfig, Trainer
+    from vidcolor.training.config import TrainConfig
+    from vidcolor.training.trainer import Trainer
 
     trainer = Trainer(TrainConfig.from_options(config))
     state = trainer.train()

@@ -7,7 +7,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 import torch
 
 from vidcolor.training.data import motion_clips, random_crops, warp
@@ -55,8 +54,6 @@ def test_resume_continues_and_matches_uninterrupted(photo_dir, tmp_path):
 
 
 def test_motion_clip_consistency_is_exact_for_the_known_affine():
-    import torch
-
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8), (15, 15), 5)
     rgb, rel = motion_clips(img[None], 1, 3, 64, torch.Generator().manual_seed(0))
@@ -84,8 +81,6 @@ def test_semantic_loss_is_zero_for_the_original_and_its_gradient_restores_recogn
     """The class-distribution loss: KL(original || colorized) through the real backbone. Zero when
     the colours are the original's, positive for the grey version, and a gradient step on the
     grey version's colours lowers it (so it can teach the generator)."""
-    import torch
-
     from vidcolor.models.mobilenet_v2 import load_mobilenet_v2
     from vidcolor.training.trainer import Perceptual
 
@@ -123,8 +118,6 @@ def test_semantic_weight_reaches_the_training_loss(photo_dir, tmp_path):
 def test_train_encoder_from_fine_tunes_only_the_upper_blocks(photo_dir, tmp_path):
     """frozen_blocks = 14 (CLI --train-encoder-from 14): blocks 14-16 and conv_last move after a
     stage-1 step, conv0 and blocks 0-13 stay bit-identical; 17 keeps the whole encoder fixed."""
-    import torch
-
     for start, name in ((14, "upper"), (17, "frozen")):
         trainer = Trainer(config(photo_dir, tmp_path, out=str(tmp_path / name), steps=(1, 0, 0), frozen_blocks=start,
                                  encoder_lr=1e-2), log=lambda m: None)

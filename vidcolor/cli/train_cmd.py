@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         encoder_lr: float = typer.Option(D("encoder_lr"), help="learning rate of the fine-tuned encoder blocks"),
         ema: float = typer.Option(D("ema"), help="decay of the averaged generator weights that each stage hands on and exports (0 = off, e.g. 0.999)"),
         crop_min_scale: float = typer.Option(D("crop_min_scale"), help="smallest random crop side, as a fraction of the photo's short side"),
-        tone_jitter: float = typer.Option(D("tone_jitter"), help="random gamma exp(U(-j, j)) on each training crop (0 = off)"),
+        tone_jitter: float = typer.Option(D("tone_jitter"), help="random gamma exp(U(-j, j)) on each stage-1 and stage-2 crop (0 = off)"),
         whole_photos: bool = typer.Option(D("whole_photos"), "--whole-photos/--centre-squares", help="train on both ends of each photo's long side, or only its centre square"),
     ) -> None:
         """Train (or resume) the colorization GAN; per-epoch metrics go to OUT/metrics.jsonl."""

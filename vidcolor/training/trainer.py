@@ -146,8 +146,10 @@ class Trainer:
             self.class_weights = weights.to(self.device)
             with torch.no_grad():  # decoding can divide this prior out (GeneratorConfig.prior_correction)
                 self.gen.log_prior.copy_(prior.clamp_min(1e-6).log().to(self.device))
-                if self.ema_gen is not None:
-                    self.ema_gen.log_prior.copy_(self.gen.log_prior)
+        if self.ema_gen is not None:  # buffers are fixed from here on: the average carries them from the start
+            with torch.no_grad():
+                for e, b in zip(self.ema_gen.buffers(), self.gen.buffers()):
+                    e.copy_(b)
         self._running: dict[str, list[float]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -167,8 +169,6 @@ class Trainer:
         d = min(self.cfg.ema, (1 + n) / (10 + n))
         for e, p in zip(self.ema_gen.parameters(), self.gen.parameters()):
             e.lerp_(p, 1 - d)
-        for e, b in zip(self.ema_gen.buffers(), self.gen.buffers()):
-            e.copy_(b)
 
     @torch.no_grad()
     def _adopt_ema(self):
@@ -311,7 +311,7 @@ class Trainer:
     def validate(self, gain: float = 1.0) -> dict:
         if self.val_images is None:
             return {}
-        return validate_generator(self.ema_gen or self.gen, self.val_images, self.device, gain)
+        return validate_generator(self.gen if self.ema_gen is None else self.ema_gen, self.val_images, self.device, gain)
 
     # -- main loop ----------------------------------------------------------------------------
     def _set_lrs(self, stage: int):
