@@ -49,6 +49,8 @@ def colorize_chunks(job: Job, plan: dict, execution: ExecutionSettings) -> dict:
             batch_size=execution.batch_size,
             max_attempts=execution.max_attempts,
             on_chunk_done=on_chunk_done,
+            palette=job.chroma.palette,
+            palette_strength=job.chroma.palette_strength,
         )
     finally:
         progress.finish("colorize")

@@ -24,7 +24,8 @@ PIPELINE_DEPTH = 2
 
 @ray.remote(max_concurrency=PIPELINE_DEPTH)
 class ColorizerActor:
-    def __init__(self, model_spec: str, store_uri: str, run_id: str, full_range: bool, batch_size: int, threads: int):
+    def __init__(self, model_spec: str, store_uri: str, run_id: str, full_range: bool, batch_size: int, threads: int,
+                 palette: str = "", palette_strength: float = 1.0):
         import torch
 
         from vidcolor.colorizers import load_colorizer
@@ -33,7 +34,7 @@ class ColorizerActor:
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
-        self.colorizer = load_colorizer(model_spec, device=device)
+        self.colorizer = load_colorizer(model_spec, device=device, palette=palette, palette_strength=palette_strength)
         self.store = open_store(store_uri)
         self.layout = RunLayout(run_id)
         # e.g. a local store folder on the driver's disk while this actor runs on another node
@@ -102,6 +103,8 @@ def colorize_chunks_on_actors(
     batch_size: int,
     max_attempts: int,
     on_chunk_done: Callable[[Chunk, dict], None],
+    palette: str = "",
+    palette_strength: float = 1.0,
 ) -> dict[int, str]:
     """Colorize ``todo``; returns quarantined chunks {index: last error}. Never raises for a chunk."""
     if not todo:
@@ -115,7 +118,8 @@ def colorize_chunks_on_actors(
     threads = max(1, int(cpus_per_worker))
 
     def new_actor():
-        return ColorizerActor.options(**options).remote(model_spec, store_uri, run_id, full_range, batch_size, threads)
+        return ColorizerActor.options(**options).remote(model_spec, store_uri, run_id, full_range, batch_size, threads,
+                                                           palette, palette_strength)
 
     actors = {k: new_actor() for k in range(min(workers, len(todo)))}
     next_id = len(actors)

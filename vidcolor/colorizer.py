@@ -47,3 +47,10 @@ class Colorizer(ABC):
 
     def preferred_batch_size(self) -> int:
         return 8
+
+    def set_palette(self, palette, strength: float = 1.0) -> None:
+        """Lean towards a reference palette's colours (``vidcolor.palette.Palette``) from now on;
+        None clears it. Only a model that predicts a distribution over colours can; the rest
+        raise ValueError."""
+        if palette is not None:
+            raise ValueError(f"{self.identity}: this model cannot follow a reference palette")

@@ -42,11 +42,44 @@ class Job:
         return self.encode.key()
 
 
+MAX_PALETTE_STRENGTH = 3.0
+
+
+def palette_problem(model_spec: str) -> str | None:
+    """Why the model of ``model_spec`` cannot follow a reference palette, or None (a cheap look:
+    the test colorizer's class, or the weights file's header)."""
+    if model_spec.startswith("test:"):
+        return f"{model_spec}: this model cannot follow a reference palette"
+    if model_spec == "default":
+        return None
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(model_spec, framework="pt") as f:
+        head = json.loads((f.metadata() or {}).get("config", "{}")).get("head", "bins")
+    if head != "bins":
+        return f"{model_spec}: this model predicts ab directly, not a distribution over colours, so it cannot follow a reference palette"
+    return None
+
+
 def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
     try:
         check_model_spec(chroma.model)
     except (FileNotFoundError, ValueError) as e:
         raise BadInputError("--model", str(e)) from None
+    if chroma.palette:
+        from vidcolor.palette import Palette
+
+        try:
+            Palette.parse(chroma.palette)
+        except ValueError as e:
+            raise BadInputError("--reference", str(e)) from None
+        if not 0 <= chroma.palette_strength <= MAX_PALETTE_STRENGTH:
+            raise BadInputError("--reference-strength", f"{chroma.palette_strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
+        problem = palette_problem(chroma.model)
+        if problem:
+            raise BadInputError("--reference", problem)
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:
@@ -156,6 +189,13 @@ def prepare_job(
         colorizer = load_colorizer(chroma.model)
     except (FileNotFoundError, ValueError) as e:
         raise BadInputError("--model", str(e)) from None
+    if chroma.palette:
+        from vidcolor.palette import Palette
+
+        try:  # the same call the actors make: a model that cannot follow it fails here, not on a node
+            colorizer.set_palette(Palette.parse(chroma.palette), chroma.palette_strength)
+        except ValueError as e:
+            raise BadInputError("--reference", str(e)) from None
     fingerprint = fingerprint_file(source_path)
     run_id = make_run_id(fingerprint, chroma.key(colorizer.identity))
     return Job(

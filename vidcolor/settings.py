@@ -28,10 +28,15 @@ class ChromaSettings:
     overlap_frames: int = 8
     scene_threshold: float = 27.0
     min_scene_frames: int = 8
+    palette: str = ""  # a reference palette (vidcolor.palette.Palette.to_text()); "" = none
+    palette_strength: float = 1.0  # how hard the model leans towards it (0 = not at all)
 
     def key(self, model_identity: str) -> dict:
         d = asdict(self)
         d["model"] = model_identity
+        if not self.palette or self.palette_strength == 0:
+            # without a reference the chroma is what it was before palettes existed: same run id
+            del d["palette"], d["palette_strength"]
         return d
 
 

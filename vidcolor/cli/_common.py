@@ -11,6 +11,29 @@ from vidcolor import progress
 from vidcolor.errors import VidcolorError
 
 
+REFERENCE_HELP = ("A colour photo to take the palette from (a production still, a colour frame of the "
+                  "same scene): the model leans towards its colours where it is unsure.")
+REFERENCE_STRENGTH_HELP = "How hard to lean towards the --reference palette: 0 = not at all, 1 = as measured, up to 3."
+
+
+def reference_palette_text(reference, strength: float) -> str:
+    """The ``--reference`` photo's palette as text; BadInputError naming the file or option."""
+    from vidcolor.errors import BadInputError
+    from vidcolor.media.still import read_image_rgb
+    from vidcolor.palette import palette_from_rgb
+    from vidcolor.pipeline import MAX_PALETTE_STRENGTH
+
+    if not 0 <= strength <= MAX_PALETTE_STRENGTH:
+        raise BadInputError("--reference-strength", f"{strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
+    try:
+        palette = palette_from_rgb(read_image_rgb(reference))
+    except ValueError as exc:
+        raise BadInputError("--reference", str(exc)) from None
+    if palette.cells == ((0, 0, 1.0),):
+        raise BadInputError("--reference", f"{reference}: the reference has no colour (it is grey)")
+    return palette.to_text()
+
+
 def fail(err: VidcolorError) -> None:
     typer.echo(f"vidcolor: error: {err}", err=True)
     raise typer.Exit(err.exit_code)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import RichProgress, fail, quiet_services
+from vidcolor.cli._common import (REFERENCE_HELP, REFERENCE_STRENGTH_HELP, RichProgress, fail, quiet_services,
+                                  reference_palette_text)
 from vidcolor.errors import VidcolorError
 from vidcolor.settings import CODECS, ChromaSettings, EncodeSettings, ExecutionSettings
 
@@ -23,6 +24,8 @@ def colorize(
     render_size: int = typer.Option(256, "--render-size", help="Short side, in pixels, of the frames the model sees; chroma is upsampled to full size."),
     max_chunk_frames: int = typer.Option(240, "--max-chunk-frames", help="Longest chunk (core frames); chunks also end at every hard cut."),
     overlap_frames: int = typer.Option(8, "--overlap-frames", help="Frames colorized twice on each side of a chunk boundary inside a scene, then blended."),
+    reference: Optional[str] = typer.Option(None, "--reference", help=REFERENCE_HELP),
+    reference_strength: float = typer.Option(1.0, "--reference-strength", help=REFERENCE_STRENGTH_HELP),
     codec: str = typer.Option("h264", "--codec", help=f"Video codec: {', '.join(CODECS)} (ffv1 = lossless, prores = archive master)."),
     crf: Optional[int] = typer.Option(None, "--crf", help="Quality for h264/hevc (lower = better; default 16 / 18); qscale for prores."),
     stitch_parallelism: int = typer.Option(2, "--stitch-parallelism", min=1, help="Chunks stitched and encoded at once."),
@@ -32,12 +35,17 @@ def colorize(
 ) -> None:
     """Colorize a black-and-white film. Running the same command again resumes it."""
     quiet_services(verbose)
-    chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames, overlap_frames=overlap_frames)
     encode = EncodeSettings(codec=codec, crf=crf)
     execution = ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                                   stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
     try:
         from vidcolor.pipeline import check_request
+
+        # the palette, not the file, is the setting: the run id then follows the colours, and no
+        # Ray node needs to see the reference photo
+        palette = reference_palette_text(reference, reference_strength) if reference else ""
+        chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
+                                overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength)
 
         # Check input, output and settings before Prefect and Ray start: bad input costs
         # milliseconds, not a cluster. The flow's probe task then names the run.

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import fail
+from vidcolor.cli._common import REFERENCE_HELP, REFERENCE_STRENGTH_HELP, fail, reference_palette_text
 from vidcolor.errors import BadInputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -24,18 +24,12 @@ class ImageError(Exception):
 
 
 def read_rgb(path: Path):
-    import cv2
-    import numpy as np
+    from vidcolor.media.still import read_image_rgb
 
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if not path.is_file():
-        raise ImageError(f"{path}: not a file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise ImageError(f"{path}: not a readable image (unknown or corrupt format)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image_rgb(path)
+    except ValueError as exc:
+        raise ImageError(str(exc)) from None
 
 
 def write_rgb(path: Path, rgb) -> None:
@@ -79,6 +73,8 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "-o", "--output", help="output image (or folder for a folder input)"),
         model: str = typer.Option("default", "--model", help="colorizer spec: default, PATH.safetensors, test:NAME"),
         render_size: int = typer.Option(256, "--render-size", help="short side the model sees (rounded to its multiple)"),
+        reference: Optional[Path] = typer.Option(None, "--reference", help=REFERENCE_HELP),
+        reference_strength: float = typer.Option(1.0, "--reference-strength", help=REFERENCE_STRENGTH_HELP),
         device: Optional[str] = typer.Option(None, help="cpu / cuda"),
     ) -> None:
         """Colorize photos; sizes and luminance are kept."""
@@ -90,12 +86,22 @@ def register(app: typer.Typer) -> None:
                 raise ImageError(f"--render-size {render_size}: must be at least 32")
             jobs = plan(input, output)
             images = [(src, dst, read_rgb(src)) for src, dst in jobs]  # validate every input first
+            palette = reference_palette_text(reference, reference_strength) if reference else ""
             try:
                 colorizer = load_colorizer(model, device=device)
             except (FileNotFoundError, ValueError) as exc:  # the message names the spec
                 raise ImageError(f"--model: {exc}") from exc
+            if palette:
+                from vidcolor.palette import Palette
+
+                try:
+                    colorizer.set_palette(Palette.parse(palette), reference_strength)
+                except ValueError as exc:
+                    raise ImageError(f"--reference: {exc}") from exc
             for src, dst, rgb in images:
                 write_rgb(dst, colorize_rgb_image(colorizer, rgb, render_size))
                 typer.echo(f"{src} -> {dst}")
         except ImageError as exc:
             fail(BadInputError(None, str(exc)))
+        except BadInputError as exc:
+            fail(exc)

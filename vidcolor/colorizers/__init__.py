@@ -42,11 +42,20 @@ def check_model_spec(spec: str) -> None:
         raise ValueError(f"{spec}: safetensors file without vidcolor generator metadata (no 'config')")
 
 
-def load_colorizer(spec: str = "default", device: str | None = None) -> Colorizer:
+def load_colorizer(spec: str = "default", device: str | None = None, palette: str = "",
+                   palette_strength: float = 1.0) -> Colorizer:
+    """The colorizer of ``spec``; with ``palette`` (``Palette.to_text()``) it follows that
+    reference palette (ValueError if the model cannot)."""
     if spec.startswith("test:"):
         from vidcolor.colorizers.testing import load_test_colorizer
 
-        return load_test_colorizer(spec)
-    from vidcolor.models.gan_colorizer import load_gan_colorizer
+        colorizer = load_test_colorizer(spec)
+    else:
+        from vidcolor.models.gan_colorizer import load_gan_colorizer
 
-    return load_gan_colorizer(None if spec == "default" else spec, device=device)
+        colorizer = load_gan_colorizer(None if spec == "default" else spec, device=device)
+    if palette:
+        from vidcolor.palette import Palette
+
+        colorizer.set_palette(Palette.parse(palette), palette_strength)
+    return colorizer

@@ -206,20 +206,24 @@ class Generator(nn.Module):
         return feats, pooled
 
     def decode_logits(self, logits: torch.Tensor, temperature: float | None = None,
-                      prior_correction: float | None = None) -> torch.Tensor:
-        """Bins-head logits -> ab at the logits' resolution (annealed mean, prior divided out)."""
+                      prior_correction: float | None = None, logit_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Bins-head logits -> ab at the logits' resolution (annealed mean, prior divided out,
+        ``logit_bias`` (Q,) added: an image-level prior such as a reference palette)."""
         t = self.config.temperature if temperature is None else temperature
         a = self.config.prior_correction if prior_correction is None else prior_correction
         if a:
             logits = logits - a * self.log_prior.to(logits.dtype)[None, :, None, None]
+        if logit_bias is not None:
+            logits = logits + logit_bias.to(logits.dtype)[None, :, None, None]
         return annealed_mean(logits, self.bin_centres, t)
 
     def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None,
                 temperature: float | None = None, return_logits: bool = False,
-                prior_correction: float | None = None):
+                prior_correction: float | None = None, logit_bias: torch.Tensor | None = None):
         """L (N, 1, H, W) in [0, 100] -> ab (N, 2, H, W). ``clips``: the batch is that many
         independent sequences of N/clips frames; ``radius`` overrides the temporal window;
-        ``temperature`` and ``prior_correction`` override the bins head's decoding. With
+        ``temperature`` and ``prior_correction`` override the bins head's decoding, ``logit_bias``
+        is added to its logits before decoding. With
         ``return_logits`` (bins head) returns (ab, logits at 1/bins_stride resolution)."""
         r = self.temporal_radius if radius is None else radius
         (f2, f4, f8, f16, f32), pooled = self.encode(lightness)
@@ -235,7 +239,7 @@ class Generator(nn.Module):
             x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)
-            ab = self.decode_logits(logits, temperature, prior_correction)
+            ab = self.decode_logits(logits, temperature, prior_correction, logit_bias)
             if self.config.guided_eps > 0:
                 ab = guided_upsample(lightness / 100, ab, self.config.guided_eps)
             else:
