@@ -15,7 +15,8 @@ from vidcolor.store import open_store
 def prepare_run(input_uri: str, output_uri: str, chroma: ChromaSettings, encode: EncodeSettings, store_uri: str | None) -> Job:
     job = prepare_job(input_uri, output_uri, chroma, encode, store_uri)
     RunRecord(open_store(job.store_uri), job.layout).start_invocation(
-        {"input": input_uri, "output": output_uri, "model": job.model_identity, "encode_key": job.encode_key}
+        {"input": input_uri, "output": output_uri, "model": job.model_identity, "encode_key": job.encode_key,
+         "chroma": job.chroma.key(job.model_identity)}  # what the run id was made of, readable
     )
     return job
 

@@ -172,6 +172,13 @@ def test_film_follows_the_reference_through_the_actors(pipeline, film_mp4, tmp_p
     plain = pipeline(film_mp4, tmp_path / "plain.mkv", tmp_path / "store", **kw)
     leaning = pipeline(film_mp4, tmp_path / "blue.mkv", tmp_path / "store", palette=blue, **kw)
     assert plain["run_id"] != leaning["run_id"]
+    # run.json says which palette made the run
+    import json
+
+    run = json.loads((tmp_path / "store" / "runs" / leaning["run_id"] / "run.json").read_text())
+    assert run["invocations"][-1]["chroma"]["palette"] == blue
+    run = json.loads((tmp_path / "store" / "runs" / plain["run_id"] / "run.json").read_text())
+    assert "palette" not in run["invocations"][-1]["chroma"]
     ab_plain, ab_blue = mean_ab_per_frame(tmp_path / "plain.mkv"), mean_ab_per_frame(tmp_path / "blue.mkv")
     assert len(ab_plain) == len(ab_blue) == plain["frames"]
     # every frame of the film is bluer (lower Lab b) than without the reference
