@@ -183,3 +183,23 @@ def test_film_follows_the_reference_through_the_actors(pipeline, film_mp4, tmp_p
     assert len(ab_plain) == len(ab_blue) == plain["frames"]
     # every frame of the film is bluer (lower Lab b) than without the reference
     assert (ab_blue[:, 1] < ab_plain[:, 1]).all(), (ab_blue[:, 1] - ab_plain[:, 1]).max()
+
+
+def test_reference_frame_brings_real_footage_closer_to_its_colours(shared_data):
+    """cockatoo.mp4 (colour footage): with its first frame as the reference, later frames come out
+    closer to the originals than without one (benchmarks/reference_palette.py measures the whole clip)."""
+    import av
+
+    from vidcolor.evaluation.metrics import psnr
+    from vidcolor.models.gan_colorizer import colorize_rgb_image
+
+    with av.open(str(shared_data / "videos" / "cockatoo.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i % 60 == 0]
+    reference, later = frames[0], frames[1:]
+    c = load_colorizer("default", device="cpu")
+    plain = [psnr(colorize_rgb_image(c, f), f) for f in later]
+    c.set_palette(palette_from_rgb(reference))
+    leaning = [psnr(colorize_rgb_image(c, f), f) for f in later]
+    assert len(later) == 4
+    assert all(b > a for a, b in zip(plain, leaning)), (plain, leaning)
+    assert np.mean(leaning) - np.mean(plain) > 1.0, (plain, leaning)
