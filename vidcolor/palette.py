@@ -25,6 +25,14 @@ HISTOGRAM_SHORT_SIDE = 64  # the photo is area-resized to this first: the bins h
 MIN_WEIGHT = 1e-4  # cells below this are noise (a few pixels of a 64 px thumbnail)
 
 
+def head_refusal(model: str, head: str) -> str | None:
+    """Why a generator with this output head cannot follow a palette, or None: only a
+    distribution over colours ("bins") can be given an image-level prior."""
+    if head == "bins":
+        return None
+    return f"{model}: this model predicts ab directly, not a distribution over colours, so it cannot follow a reference palette"
+
+
 @dataclass(frozen=True)
 class Palette:
     """Cells (a, b, weight) of the ab grid; weights > 0, summing to 1."""

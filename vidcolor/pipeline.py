@@ -45,11 +45,19 @@ class Job:
 MAX_PALETTE_STRENGTH = 3.0
 
 
-def palette_problem(model_spec: str) -> str | None:
-    """Why the model of ``model_spec`` cannot follow a reference palette, or None (a cheap look:
-    the test colorizer's class, or the weights file's header)."""
+def palette_problem(model_spec: str, palette) -> str | None:
+    """Why the model of ``model_spec`` cannot follow ``palette``, or None. Cheap: a test
+    colorizer is asked itself; GAN weights are judged by their file's header, not loaded."""
+    from vidcolor.palette import head_refusal
+
     if model_spec.startswith("test:"):
-        return f"{model_spec}: this model cannot follow a reference palette"
+        from vidcolor.colorizers.testing import load_test_colorizer
+
+        try:
+            load_test_colorizer(model_spec).set_palette(palette)
+        except ValueError as e:
+            return str(e)
+        return None
     if model_spec == "default":
         return None
     import json
@@ -58,9 +66,7 @@ def palette_problem(model_spec: str) -> str | None:
 
     with safe_open(model_spec, framework="pt") as f:
         head = json.loads((f.metadata() or {}).get("config", "{}")).get("head", "bins")
-    if head != "bins":
-        return f"{model_spec}: this model predicts ab directly, not a distribution over colours, so it cannot follow a reference palette"
-    return None
+    return head_refusal(model_spec, head)
 
 
 def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
@@ -72,12 +78,12 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
         from vidcolor.palette import Palette
 
         try:
-            Palette.parse(chroma.palette)
+            palette = Palette.parse(chroma.palette)
         except ValueError as e:
             raise BadInputError("--reference", str(e)) from None
         if not 0 <= chroma.palette_strength <= MAX_PALETTE_STRENGTH:
             raise BadInputError("--reference-strength", f"{chroma.palette_strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
-        problem = palette_problem(chroma.model)
+        problem = palette_problem(chroma.model, palette)
         if problem:
             raise BadInputError("--reference", problem)
     if chroma.render_size < 32:

@@ -16,8 +16,9 @@ REFERENCE_HELP = ("A colour photo to take the palette from (a production still, 
 REFERENCE_STRENGTH_HELP = "How hard to lean towards the --reference palette: 0 = not at all, 1 = as measured, up to 3."
 
 
-def reference_palette_text(reference, strength: float) -> str:
-    """The ``--reference`` photo's palette as text; BadInputError naming the file or option."""
+def reference_palette(reference, strength: float):
+    """The ``--reference`` photo's palette (``vidcolor.palette.Palette``); BadInputError naming
+    the file or option."""
     from vidcolor.errors import BadInputError
     from vidcolor.media.still import read_image_rgb
     from vidcolor.palette import palette_from_rgb
@@ -31,7 +32,7 @@ def reference_palette_text(reference, strength: float) -> str:
         raise BadInputError("--reference", str(exc)) from None
     if palette.cells == ((0, 0, 1.0),):
         raise BadInputError("--reference", f"{reference}: the reference has no colour (it is grey)")
-    return palette.to_text()
+    return palette
 
 
 def fail(err: VidcolorError) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from vidcolor.cli._common import (REFERENCE_HELP, REFERENCE_STRENGTH_HELP, RichProgress, fail, quiet_services,
-                                  reference_palette_text)
+                                  reference_palette)
 from vidcolor.errors import VidcolorError
 from vidcolor.settings import CODECS, ChromaSettings, EncodeSettings, ExecutionSettings
 
@@ -43,7 +43,7 @@ def colorize(
 
         # the palette, not the file, is the setting: the run id then follows the colours, and no
         # Ray node needs to see the reference photo
-        palette = reference_palette_text(reference, reference_strength) if reference else ""
+        palette = reference_palette(reference, reference_strength).to_text() if reference else ""
         chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
                                 overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength)
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import REFERENCE_HELP, REFERENCE_STRENGTH_HELP, fail, reference_palette_text
+from vidcolor.cli._common import REFERENCE_HELP, REFERENCE_STRENGTH_HELP, fail, reference_palette
 from vidcolor.errors import BadInputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -86,16 +86,14 @@ def register(app: typer.Typer) -> None:
                 raise ImageError(f"--render-size {render_size}: must be at least 32")
             jobs = plan(input, output)
             images = [(src, dst, read_rgb(src)) for src, dst in jobs]  # validate every input first
-            palette = reference_palette_text(reference, reference_strength) if reference else ""
+            palette = reference_palette(reference, reference_strength) if reference else None
             try:
                 colorizer = load_colorizer(model, device=device)
             except (FileNotFoundError, ValueError) as exc:  # the message names the spec
                 raise ImageError(f"--model: {exc}") from exc
             if palette:
-                from vidcolor.palette import Palette
-
                 try:
-                    colorizer.set_palette(Palette.parse(palette), reference_strength)
+                    colorizer.set_palette(palette, reference_strength)
                 except ValueError as exc:
                     raise ImageError(f"--reference: {exc}") from exc
             for src, dst, rgb in images:

@@ -114,10 +114,12 @@ class GanColorizer(Colorizer):
         if palette is None or strength == 0:
             self.logit_bias = None
             return
+        from vidcolor.palette import head_refusal
+
         gen = self.generator
-        if gen.config.head != "bins":
-            raise ValueError(f"{self.identity}: this model predicts ab directly, not a distribution over "
-                             "colours, so it cannot follow a reference palette")
+        refusal = head_refusal(self.identity, gen.config.head)
+        if refusal:
+            raise ValueError(refusal)
         prior = torch.softmax(gen.log_prior.detach().float().cpu(), 0)
         reference = torch.from_numpy(palette.weights_at(gen.bin_centres.float().cpu().numpy())).float()
         h = (1 - PALETTE_SMOOTHING) * reference + PALETTE_SMOOTHING * prior
