@@ -7,7 +7,7 @@ from prefect import flow
 
 from flows.colorize_film import colorize_film
 from vidcolor.errors import VidcolorError
-from vidcolor.pipeline import archive_output_uri
+from vidcolor.job import archive_output_uri
 from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
 
 

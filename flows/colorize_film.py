@@ -11,6 +11,7 @@ from tasks.prepare import mark_run_failed, prepare_run
 from tasks.split import split_into_chunks
 from tasks.stitch import stitch_segment
 from vidcolor import progress
+from vidcolor.job import Job
 from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
 
 
@@ -23,14 +24,15 @@ def colorize_film(
     encode: EncodeSettings = EncodeSettings(),
     execution: ExecutionSettings = ExecutionSettings(),
     store_uri: str | None = None,
+    job: Job | None = None,
 ) -> dict:
-    job = prepare_run(input_uri, output_uri, chroma, encode, store_uri)
+    """``job``: the request already checked (the CLI passes it); a deployment leaves it out."""
+    job = prepare_run(input_uri, output_uri, chroma, encode, store_uri, job)
     try:
         plan = split_into_chunks(job)
         colorize_chunks(job, plan, execution)
-        progress.start("stitch", plan["total_frames"])
-        stitched = stitch_segment.map(unmapped(job), unmapped(plan), range(len(plan["chunks"])))
-        segments = stitched.result()
+        progress.start("stitch", plan.total_frames)
+        segments = stitch_segment.map(unmapped(job), unmapped(plan), range(len(plan.chunks))).result()
         progress.finish("stitch")
         result = concat_and_mux(job, plan, segments)
     except BaseException as e:
@@ -40,9 +42,9 @@ def colorize_film(
 
 
 def run_colorize_film(input_uri: str, output_uri: str, chroma: ChromaSettings, encode: EncodeSettings,
-                      execution: ExecutionSettings, store_uri: str | None = None) -> dict:
+                      execution: ExecutionSettings, store_uri: str | None = None, job: Job | None = None) -> dict:
     """Run the flow with the stitch parallelism the caller asked for."""
     runner = ThreadPoolTaskRunner(max_workers=max(1, execution.stitch_parallelism))
     return colorize_film.with_options(task_runner=runner)(
-        input_uri, output_uri, chroma=chroma, encode=encode, execution=execution, store_uri=store_uri
+        input_uri, output_uri, chroma=chroma, encode=encode, execution=execution, store_uri=store_uri, job=job
     )

@@ -1,2 +1,2 @@
-"""Prefect tasks: thin wrappers around the stages in ``vidcolor.stages``, one module per stage,
-and the Ray actor that holds the model."""
+"""Prefect tasks: each a thin call into the library (``vidcolor.run.Run``, ``vidcolor.training``);
+no decisions of their own."""

@@ -11,7 +11,7 @@ from tests.media_helpers import mean_ab_per_frame
 from vidcolor.color import rgb_to_lab
 from vidcolor.colorizers import load_colorizer
 from vidcolor.palette import Palette, palette_from_ab, palette_from_rgb
-from vidcolor.runstate import make_run_id
+from vidcolor.job import make_run_id
 from vidcolor.settings import ChromaSettings
 
 BLUE = (40, 90, 200)

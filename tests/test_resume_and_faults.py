@@ -14,7 +14,7 @@ from conftest import SCENES, VENV_BIN
 from media_helpers import video_frame_hashes
 
 from vidcolor.errors import RunFailedError
-from vidcolor.runstate import RunLayout, chunk_is_done
+from vidcolor.state import RunLayout, chunk_is_done
 from vidcolor.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -142,16 +142,16 @@ def test_gpus_requested_on_a_cluster_without_gpus(film_mp4, tmp_path, ray_cluste
 def test_store_not_visible_to_the_actors_stops_the_run_with_one_reason(tmp_path, ray_cluster):
     """What an actor on another node sees when the store is a folder on the driver's disk: no
     run there. The pool stops at once with that reason instead of retrying every chunk."""
-    from tasks.colorizer_actor import colorize_chunks_on_actors
+    from vidcolor.executor.ray_pool import ActorSpec, colorize_chunks_on_actors
     from vidcolor.plan import Chunk
 
     done = []
     empty_store = tmp_path / "store-on-another-disk"
     empty_store.mkdir()
     with pytest.raises(RunFailedError, match=r"run abc is not visible from Ray node .*use an s3:// store"):
-        colorize_chunks_on_actors([Chunk(0, 0, 0, 10, 0, 10), Chunk(1, 0, 10, 20, 10, 20)], model_spec="test:luma-ramp",
-                                  store_uri=str(empty_store), run_id="abc", full_range=False, workers=2,
-                                  gpus_per_worker=0, cpus_per_worker=0.5, batch_size=8, max_attempts=3,
+        colorize_chunks_on_actors([Chunk(0, 0, 0, 10, 0, 10), Chunk(1, 0, 10, 20, 10, 20)],
+                                  ActorSpec("test:luma-ramp", str(empty_store), "abc", full_range=False, batch_size=8),
+                                  workers=2, gpus_per_worker=0, cpus_per_worker=0.5, max_attempts=3,
                                   on_chunk_done=lambda c, r: done.append(c.index))
     assert done == [] and list(empty_store.iterdir()) == []
 

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from vidcolor.color import chroma_from_lab, lab_to_rgb, luma_to_lightness, rgb_to_lab, ycbcr_to_rgb
-from vidcolor.plan import chunks_for_scenes, frame_weights, render_size, split_scene
-from vidcolor.runstate import RunLayout, chunk_is_done, fingerprint_file, make_run_id, pack_array, write_chunk_done
+from vidcolor.job import fingerprint_file, make_run_id
+from vidcolor.plan import chunks_for_scenes, frame_weights, split_scene
+from vidcolor.render import render_size
+from vidcolor.state import RunLayout, chunk_is_done, pack_array, write_chunk_done
 from vidcolor.store import open_store
 
 
@@ -138,7 +140,7 @@ def test_frame_table_is_read_once_per_run_and_process(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from vidcolor.stages.split import load_frame_table
+    from vidcolor.state import load_frame_table
     from vidcolor.store.local import LocalFolderStore
 
     class CountingStore(LocalFolderStore):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from vidcolor.media.probe import VideoInfo
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -61,23 +63,6 @@ def make_chunk(index: int, scene: int, cs: int, ce: int, scene_start: int, scene
     return Chunk(index, scene, cs, ce, max(scene_start, cs - overlap), min(scene_end, ce + overlap))
 
 
-def chunk_to_dict(c: Chunk) -> dict:
-    return asdict(c)
-
-
-def chunk_from_dict(d: dict) -> Chunk:
-    return Chunk(**{k: d[k] for k in Chunk.__dataclass_fields__})
-
-
-def render_size(width: int, height: int, short_side: int, multiple: int) -> tuple[int, int]:
-    """(w, h) of the frames the model sees: short side about ``short_side``, aspect kept, both a
-    multiple of ``multiple`` (never upscaling past the source by more than one rounding step)."""
-    scale = min(1.0, short_side / min(width, height))
-    w = max(multiple, int(round(width * scale / multiple)) * multiple)
-    h = max(multiple, int(round(height * scale / multiple)) * multiple)
-    return w, h
-
-
 def blend_weight(chunk: Chunk, frame: int, overlap: int, first_in_scene: bool, last_in_scene: bool) -> float:
     """Unnormalised weight of ``chunk``'s prediction at ``frame``: a linear ramp over the 2K frames
     around each boundary it shares with a neighbour in its scene, 1 inside its core, 0 outside its
@@ -122,3 +107,67 @@ def frame_weights(chunks: list[Chunk], index: int, overlap: int) -> dict[int, li
         for c in raw:
             out[c][k] = raw[c][k] / total
     return out
+
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """The chroma settings the plan was cut with."""
+
+    max_chunk_frames: int
+    overlap_frames: int
+    scene_threshold: float
+    min_scene_frames: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """plan.json: the probe, the cuts and the chunk table of one run, written before any colorize
+    work and never changed after (the run id hashes everything it was made from)."""
+
+    run_id: str
+    video: VideoInfo
+    total_frames: int
+    render_size: tuple[int, int]  # (w, h) of the chunk sources
+    settings: PlanSettings
+    scene_starts: tuple[int, ...]
+    chunks: tuple[Chunk, ...]
+    split_seconds: float = 0.0
+    version: int = PLAN_FORMAT
+
+    @property
+    def overlap(self) -> int:
+        return self.settings.overlap_frames
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version, "run_id": self.run_id, "video": self.video.to_dict(),
+            "total_frames": self.total_frames, "render_size": list(self.render_size),
+            "settings": asdict(self.settings), "scene_starts": list(self.scene_starts),
+            "chunks": [asdict(c) for c in self.chunks], "split_seconds": self.split_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Plan":
+        """KeyError / TypeError / ValueError when the document is not a well-formed plan."""
+        chunks = tuple(Chunk(**{k: int(d[k]) for k in Chunk.__dataclass_fields__}) for d in doc["chunks"])
+        plan = cls(
+            run_id=str(doc["run_id"]), video=VideoInfo.from_dict(doc["video"]), total_frames=int(doc["total_frames"]),
+            render_size=tuple(int(v) for v in doc["render_size"]), settings=PlanSettings(**doc["settings"]),
+            scene_starts=tuple(int(s) for s in doc["scene_starts"]), chunks=chunks,
+            split_seconds=float(doc.get("split_seconds", 0.0)), version=int(doc.get("version", PLAN_FORMAT)),
+        )
+        plan.check()
+        return plan
+
+    def check(self) -> None:
+        """The chunk table tiles the film: cores in order, each inside its extended range."""
+        pos = 0
+        for i, c in enumerate(self.chunks):
+            if c.index != i or c.core_start != pos or not (c.ext_start <= c.core_start < c.core_end <= c.ext_end):
+                raise ValueError(f"chunk {i} does not follow on from the chunks before it")
+            pos = c.core_end
+        if pos != self.total_frames:
+            raise ValueError(f"the chunks cover {pos} frames, the plan says {self.total_frames}")

@@ -10,15 +10,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-CODECS = {
-    # name: (encoder, pix_fmt, containers that hold it)
-    "h264": ("libx264", "yuv420p", (".mp4", ".mkv", ".mov")),
-    "hevc": ("libx265", "yuv420p", (".mp4", ".mkv", ".mov")),
-    "ffv1": ("ffv1", "yuv420p", (".mkv",)),
-    "prores": ("prores_ks", "yuv422p10le", (".mov", ".mkv")),
-}
-OUTPUT_CONTAINERS = (".mp4", ".mkv", ".mov")
-
 
 @dataclass(frozen=True)
 class ChromaSettings:

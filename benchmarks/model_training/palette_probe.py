@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from vidcolor.color import rgb_to_lab
 from vidcolor.evaluation.images import IMAGE_SUFFIXES, Classifier, grey_of, read_rgb
 from vidcolor.evaluation.metrics import colourfulness, psnr
-from vidcolor.models.gan_colorizer import DEFAULT_WEIGHTS, lab_to_rgb_in_gamut, read_generator, render_shape
+from vidcolor.models.gan_colorizer import DEFAULT_WEIGHTS, lab_to_rgb_in_gamut, read_generator
+from vidcolor.render import render_size
 from vidcolor.models.generator import annealed_mean, guided_upsample
 from vidcolor.models.mobilenet_v2 import preprocess_uint8
 
@@ -49,7 +50,7 @@ class Probe:
         rgb = read_rgb(path)
         lab = rgb_to_lab(rgb.astype(np.float32) / 255)
         h, w = rgb.shape[:2]
-        rh, rw = render_shape(h, w, 256)
+        rw, rh = render_size(w, h, 256, 32, upscale=True)
         small = cv2.resize(lab[..., 0], (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else lab[..., 0]
         x = torch.from_numpy(np.ascontiguousarray(small))[None, None]
         with torch.inference_mode():

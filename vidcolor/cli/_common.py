@@ -9,6 +9,7 @@ import typer
 
 from vidcolor import progress
 from vidcolor.errors import VidcolorError
+from vidcolor.media.codecs import codec_help, quality_help
 
 
 REFERENCE_HELP = ("A colour photo to take the palette from (a production still, a colour frame of the "
@@ -20,12 +21,11 @@ def reference_palette(reference, strength: float):
     """The ``--reference`` photo's palette (``vidcolor.palette.Palette``); BadInputError naming
     the file or option."""
     from vidcolor.errors import BadInputError
+    from vidcolor.job import check_palette_strength
     from vidcolor.media.still import read_image_rgb
     from vidcolor.palette import palette_from_rgb
-    from vidcolor.pipeline import MAX_PALETTE_STRENGTH
 
-    if not 0 <= strength <= MAX_PALETTE_STRENGTH:
-        raise BadInputError("--reference-strength", f"{strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
+    check_palette_strength(strength)
     try:
         palette = palette_from_rgb(read_image_rgb(reference))
     except ValueError as exc:
@@ -33,6 +33,40 @@ def reference_palette(reference, strength: float):
     if palette.cells == ((0, 0, 1.0),):
         raise BadInputError("--reference", f"{reference}: the reference has no colour (it is grey)")
     return palette
+
+
+# Options shared by `colorize` and `batch` (one definition each, so the two never drift apart).
+class Opt:
+    store = typer.Option(None, "--store", help="Run-state root: a folder or s3://bucket/prefix. Default: $VIDCOLOR_STORE or ~/.cache/vidcolor/store.")
+    model = typer.Option("default", "--model", help="Colorizer: 'default' (shipped GAN), a .safetensors path, or test:NAME.")
+    workers = typer.Option(1, "--workers", min=1, help="Colorizer actors (each loads the model once).")
+    gpus_per_worker = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per actor; fractions share a GPU (e.g. 0.5). 0 = CPU.")
+    cpus_per_worker = typer.Option(1.0, "--cpus-per-worker", min=0.1, help="CPUs per actor (its torch threads).")
+    render_size = typer.Option(256, "--render-size", help="Short side, in pixels, of the frames the model sees; chroma is upsampled to full size.")
+    max_chunk_frames = typer.Option(240, "--max-chunk-frames", help="Longest chunk (core frames); chunks also end at every hard cut.")
+    overlap_frames = typer.Option(8, "--overlap-frames", help="Frames colorized twice on each side of a chunk boundary inside a scene, then blended.")
+    reference = typer.Option(None, "--reference", help=REFERENCE_HELP)
+    reference_strength = typer.Option(1.0, "--reference-strength", help=REFERENCE_STRENGTH_HELP)
+    codec = typer.Option("h264", "--codec", help=codec_help())
+    crf = typer.Option(None, "--crf", help=quality_help())
+    stitch_parallelism = typer.Option(2, "--stitch-parallelism", min=1, help="Chunks stitched and encoded at once.")
+    max_attempts = typer.Option(3, "--max-attempts", min=1, help="Tries per chunk before it is quarantined.")
+    verbose = typer.Option(False, "--verbose", "-v", help="Show Prefect and Ray logs.")
+
+
+def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, reference, reference_strength, codec, crf,
+                 workers, gpus_per_worker, cpus_per_worker, stitch_parallelism, max_attempts):
+    """(ChromaSettings, EncodeSettings, ExecutionSettings) of the shared options. The palette,
+    not the file, is the setting: the run id then follows the colours, and no Ray node needs to
+    see the reference photo."""
+    from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
+
+    palette = reference_palette(reference, reference_strength).to_text() if reference else ""
+    chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
+                            overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength)
+    execution = ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                                  stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
+    return chroma, EncodeSettings(codec=codec, crf=crf), execution
 
 
 def fail(err: VidcolorError) -> None:

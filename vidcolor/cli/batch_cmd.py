@@ -8,22 +8,29 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import RichProgress, fail, quiet_services
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
 from vidcolor.errors import BadInputError, VidcolorError
-from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
 
 
 def batch(
     inputs: list[str] = typer.Argument(..., help="Films (paths or s3:// URIs), or one text file listing them, one a line."),
     output: str = typer.Option(..., "-o", "--output", help="Output folder or s3://bucket/prefix; each film becomes NAME-colour.SUFFIX."),
     suffix: str = typer.Option(".mp4", "--suffix", help="Output container: .mp4, .mkv or .mov."),
-    store: Optional[str] = typer.Option(None, "--store", help="Run-state root (folder or s3://bucket/prefix)."),
-    model: str = typer.Option("default", "--model", help="Colorizer spec (see vidcolor colorize --help)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Colorizer actors."),
-    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per actor."),
-    codec: str = typer.Option("h264", "--codec", help="h264, hevc, ffv1 or prores."),
-    crf: Optional[int] = typer.Option(None, "--crf", help="Quality for h264/hevc."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect and Ray logs."),
+    store: Optional[str] = Opt.store,
+    model: str = Opt.model,
+    workers: int = Opt.workers,
+    gpus_per_worker: float = Opt.gpus_per_worker,
+    cpus_per_worker: float = Opt.cpus_per_worker,
+    render_size: int = Opt.render_size,
+    max_chunk_frames: int = Opt.max_chunk_frames,
+    overlap_frames: int = Opt.overlap_frames,
+    reference: Optional[str] = Opt.reference,
+    reference_strength: float = Opt.reference_strength,
+    codec: str = Opt.codec,
+    crf: Optional[int] = Opt.crf,
+    stitch_parallelism: int = Opt.stitch_parallelism,
+    max_attempts: int = Opt.max_attempts,
+    verbose: bool = Opt.verbose,
 ) -> None:
     """Colorize a list of films; failures are reported per film and the batch goes on. Run the
     same command again to resume every unfinished film."""
@@ -35,18 +42,23 @@ def batch(
             raise BadInputError("inputs", "no films given")
         if not output.startswith("s3://") and not Path(output).is_dir():
             raise BadInputError(output, "output folder does not exist")
-        chroma, encode = ChromaSettings(model=model), EncodeSettings(codec=codec, crf=crf)
-        from vidcolor.pipeline import check_settings
+        chroma, encode, execution = run_settings(
+            model=model, render_size=render_size, max_chunk_frames=max_chunk_frames, overlap_frames=overlap_frames,
+            reference=reference, reference_strength=reference_strength, codec=codec, crf=crf, workers=workers,
+            gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+            stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
+        from vidcolor.job import check_settings
 
         check_settings(chroma, encode)  # one bad setting would fail every film: say so once, up front
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
+        from vidcolor.executor.ray_runtime import ensure_ray
 
+        ensure_ray(workers * cpus_per_worker)  # from the main thread, as colorize does
         with RichProgress() as bar:
             progress.set_sink(bar)
             result = colorize_archive(inputs, output, suffix=suffix, chroma=chroma, encode=encode,
-                                      execution=ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker),
-                                      store_uri=store)
+                                      execution=execution, store_uri=store)
     except VidcolorError as e:
         fail(e)
         return

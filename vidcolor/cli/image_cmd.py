@@ -7,7 +7,6 @@ output file (outputs are written to a temporary name and renamed).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -15,17 +14,13 @@ import typer
 
 from vidcolor.cli._common import REFERENCE_HELP, REFERENCE_STRENGTH_HELP, fail, reference_palette
 from vidcolor.errors import BadInputError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
+from vidcolor.media.still import IMAGE_SUFFIXES, is_image_name, list_images, read_image_rgb, write_image_rgb
 
 class ImageError(Exception):
     pass
 
 
 def read_rgb(path: Path):
-    from vidcolor.media.still import read_image_rgb
-
     try:
         return read_image_rgb(path)
     except ValueError as exc:
@@ -33,27 +28,17 @@ def read_rgb(path: Path):
 
 
 def write_rgb(path: Path, rgb) -> None:
-    import cv2
-
-    suffix = path.suffix.lower() or ".png"
-    ok, buf = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ImageError(f"{path}: cannot encode an image with suffix {suffix!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        write_image_rgb(path, rgb)
+    except ValueError as exc:
+        raise ImageError(str(exc)) from None
 
 
 def plan(input: Path, output: Path) -> list[tuple[Path, Path]]:
     if not input.exists():
         raise ImageError(f"{input}: no such file or folder")
     if input.is_dir():
-        files = sorted(p for p in input.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = list_images(input)
         if not files:
             raise ImageError(f"{input}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         if output.exists() and not output.is_dir():
@@ -61,7 +46,7 @@ def plan(input: Path, output: Path) -> list[tuple[Path, Path]]:
         return [(p, output / p.name) for p in files]
     if output.is_dir():
         return [(input, output / input.name)]
-    if output.suffix.lower() not in IMAGE_SUFFIXES:
+    if not is_image_name(output):
         raise ImageError(f"{output}: output needs an image suffix ({', '.join(IMAGE_SUFFIXES)})")
     return [(input, output)]
 

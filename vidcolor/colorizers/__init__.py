@@ -4,13 +4,24 @@ Specs:
   ``default``                 the GAN weights shipped in the package
   ``PATH.safetensors``        other GAN weights on disk
   ``test:NAME[:ARG]``         deterministic colorizers for tests and demos (vidcolor.colorizers.testing)
+
+``describe_model`` tells the driver what it needs (identity, size multiple, palette support) from
+the weights header alone; only ``load_colorizer`` (on the Ray actors, or ``vidcolor image``)
+builds a network.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 from vidcolor.colorizer import Colorizer
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    identity: str  # name + weights hash: part of the run id
+    size_multiple: int  # render sizes must be multiples of this
+    palette_refusal: str | None  # why this model cannot follow a reference palette, or None
 
 
 def check_model_spec(spec: str) -> None:
@@ -23,23 +34,35 @@ def check_model_spec(spec: str) -> None:
 
         load_test_colorizer(spec)
         return
-    if spec.startswith("s3://"):
-        raise ValueError(f"{spec}: loading weights from object storage is not supported yet; "
-                         "download the .safetensors file and pass its path")
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"{spec}: no such weights file")
-    if not path.is_file() or path.suffix != ".safetensors":
-        raise ValueError(f"{spec}: weights must be a .safetensors file")
-    from safetensors import safe_open
+    from vidcolor.models.weights_file import check_weights_file
 
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:  # the library's errors vary by version; all mean "not readable"
-        raise ValueError(f"{spec}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
-    if "config" not in meta:
-        raise ValueError(f"{spec}: safetensors file without vidcolor generator metadata (no 'config')")
+    check_weights_file(spec)
+
+
+def describe_model(spec: str, palette=None) -> ModelDescription:
+    """What the driver needs to know of a model, without building it. ``palette``: a
+    ``vidcolor.palette.Palette`` the run would follow (its refusal is reported, not raised)."""
+    if spec.startswith("test:"):
+        from vidcolor.colorizers.testing import load_test_colorizer
+
+        colorizer = load_test_colorizer(spec)  # cheap: numpy only
+        refusal = None
+        if palette is not None:
+            try:
+                colorizer.set_palette(palette)
+            except ValueError as e:
+                refusal = str(e)
+        return ModelDescription(colorizer.identity, colorizer.size_multiple, refusal)
+    from vidcolor.models.weights_file import DEFAULT_WEIGHTS, GAN_SIZE_MULTIPLE, check_weights_file, weights_info
+    from vidcolor.palette import head_refusal
+
+    if spec == "default":
+        if not DEFAULT_WEIGHTS.exists():
+            raise FileNotFoundError(f"{DEFAULT_WEIGHTS}: the shipped default weights are missing")
+        info = weights_info(DEFAULT_WEIGHTS)
+    else:
+        info = weights_info(spec, check_weights_file(spec))
+    return ModelDescription(info.identity, GAN_SIZE_MULTIPLE, head_refusal(info.identity, info.head))
 
 
 def load_colorizer(spec: str = "default", device: str | None = None, palette: str = "",

@@ -12,16 +12,17 @@ import av
 import numpy as np
 
 from vidcolor.media.probe import VideoInfo
-from vidcolor.settings import CODECS, EncodeSettings
+from vidcolor.media.codecs import CODECS, encoder_options
+from vidcolor.settings import EncodeSettings
 
-_DEFAULT_CRF = {"h264": 16, "hevc": 18}
 _RANGE = {False: 1, True: 2}  # AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG
 _SPACE = {"bt709": 1, "bt601": 6}  # AVCOL_SPC_BT709, AVCOL_SPC_SMPTE170M
 
 
 class SegmentEncoder:
     def __init__(self, path: str, info: VideoInfo, settings: EncodeSettings):
-        encoder, pix_fmt, _ = CODECS[settings.codec]
+        codec = CODECS[settings.codec]
+        encoder, pix_fmt = codec.encoder, codec.pix_fmt
         self.info = info
         self.pix_fmt = pix_fmt
         self.time_base = Fraction(info.time_base)
@@ -34,19 +35,7 @@ class SegmentEncoder:
         cc.time_base = self.time_base
         cc.color_range = _RANGE[info.full_range]
         cc.colorspace = _SPACE[info.matrix]
-        options: dict[str, str] = {}
-        if settings.codec in ("h264", "hevc"):
-            options["crf"] = str(settings.crf if settings.crf is not None else _DEFAULT_CRF[settings.codec])
-            options["preset"] = settings.preset
-            if settings.codec == "hevc":
-                options["x265-params"] = "log-level=error"
-        elif settings.codec == "ffv1":
-            options.update({"level": "3", "slicecrc": "1", "g": "1"})
-        elif settings.codec == "prores":
-            options["profile"] = "3"  # HQ
-            if settings.crf is not None:
-                options["qscale"] = str(settings.crf)
-        stream.options = options
+        stream.options = encoder_options(settings.codec, settings.crf, settings.preset)
         self.stream = stream
 
     def write(self, y: np.ndarray, cb: np.ndarray, cr: np.ndarray, pts: int, duration: int | None) -> None:

@@ -9,7 +9,6 @@ validation images after training. The shipped default is ``vidcolor/weights/gene
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -17,16 +16,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidcolor.atomic import atomic_path
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.weights_file import (DEFAULT_WEIGHTS, GAN_SIZE_MULTIPLE, MODEL_NAME, check_weights_file,
+                                          weights_info)
 
-MODEL_NAME = "vidcolor-gan-mnv2"
 # share of the training prior mixed into a reference palette: colours the reference lacks stay
 # possible (a reference frame rarely shows every object of a film). Chosen by hand on cockatoo.mp4
 # with its first frame as the reference: 0.1 left the colourfulness at 0.49 of the original's,
 # 0.3 at 0.78. benchmarks/reference_palette.py measures the setting through the whole pipeline.
 PALETTE_SMOOTHING = 0.3
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "generator.safetensors"
 
 
 def save_generator(gen: Generator, path: str | Path, chroma_gain: float = 1.0, dtype=torch.float16,
@@ -45,9 +45,8 @@ def save_generator(gen: Generator, path: str | Path, chroma_gain: float = 1.0, d
     meta = {"name": MODEL_NAME, "config": json.dumps(config), "chroma_gain": repr(float(chroma_gain))}
     meta.update({k: str(v) for k, v in (extra_meta or {}).items()})
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in gen.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
 
 
 def read_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, dict]:
@@ -62,16 +61,8 @@ def read_generator(path: str | Path, device: str = "cpu") -> tuple[Generator, di
     return gen.eval().to(device), meta
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class GanColorizer(Colorizer):
-    size_multiple = 32
+    size_multiple = GAN_SIZE_MULTIPLE
 
     def __init__(self, path: str | Path, device: str | None = None):
         self.path = Path(path)
@@ -84,7 +75,7 @@ class GanColorizer(Colorizer):
         if self.device == "cpu":
             self.generator = self.generator.to(memory_format=torch.channels_last)
         self.temporal_context = (gen.config.window - 1) // 2
-        self._identity = f"{self.name}-{_sha256(self.path)[:12]}"
+        self._identity = weights_info(self.path, meta).identity
         self.logit_bias: torch.Tensor | None = None
 
     @property
@@ -132,18 +123,8 @@ def load_gan_colorizer(spec: str | None, device: str | None = None) -> GanColori
         if not DEFAULT_WEIGHTS.exists():
             raise FileNotFoundError(f"{DEFAULT_WEIGHTS}: the shipped default weights are missing")
         return GanColorizer(DEFAULT_WEIGHTS, device)
-    from vidcolor.colorizers import check_model_spec
-
-    check_model_spec(spec)
+    check_weights_file(spec)
     return GanColorizer(Path(spec), device)
-
-
-def render_shape(h: int, w: int, render_size: int, multiple: int = 32) -> tuple[int, int]:
-    """(H, W) for the model: the short side scaled to ``render_size``, both rounded to ``multiple``."""
-    s = render_size / min(h, w)
-    rh = max(multiple, int(round(h * s / multiple)) * multiple)
-    rw = max(multiple, int(round(w * s / multiple)) * multiple)
-    return rh, rw
 
 
 def colorize_rgb_image(colorizer: Colorizer, rgb: np.ndarray, render_size: int = 256) -> np.ndarray:
@@ -152,14 +133,15 @@ def colorize_rgb_image(colorizer: Colorizer, rgb: np.ndarray, render_size: int =
     bilinearly upsampled."""
     import cv2
 
-    from vidcolor.color import lab_to_rgb, rgb_to_lab
+    from vidcolor.color import rgb_to_lab
+    from vidcolor.render import render_size as render_size_of
 
     rgb = np.asarray(rgb)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=-1)
     h, w = rgb.shape[:2]
     L = rgb_to_lab(rgb[..., :3].astype(np.float32) / 255.0)[..., 0]
-    rh, rw = render_shape(h, w, render_size, colorizer.size_multiple)
+    rw, rh = render_size_of(w, h, render_size, colorizer.size_multiple, upscale=True)
     small = cv2.resize(L, (rw, rh), interpolation=cv2.INTER_AREA) if (rh, rw) != (h, w) else L
     ab = colorizer.predict_ab(small[None].astype(np.float32))[0]
     if (rh, rw) != (h, w):

@@ -14,7 +14,7 @@ import numpy as np
 from vidcolor.color import luma_to_lightness
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.plan import Chunk
-from vidcolor.runstate import RunLayout, pack_array, unpack_array, write_chunk_done
+from vidcolor.state import RunLayout, pack_array, unpack_array, write_chunk_done
 from vidcolor.store import ObjectStore
 
 

@@ -8,22 +8,20 @@ every chunk source it names exists.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 
 import cv2
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vidcolor.errors import BadInputError
 from vidcolor.media.luma import iter_luma
 from vidcolor.media.probe import VideoInfo
-from vidcolor.plan import Chunk, chunk_to_dict, make_chunk, render_size, split_scene
-from vidcolor.runstate import RunLayout, pack_array
+from vidcolor.plan import Chunk, Plan, PlanSettings, make_chunk, split_scene
+from vidcolor.render import render_size
+from vidcolor.state import RunLayout, frame_table_bytes, pack_array
 from vidcolor.settings import ChromaSettings
 from vidcolor.store import ObjectStore
 
@@ -122,7 +120,7 @@ def split_film(
     settings: ChromaSettings,
     size_multiple: int,
     on_frames: Callable[[int], None] | None = None,
-) -> dict:
+) -> Plan:
     """Decode once, detect cuts, write chunk sources, frames.parquet and plan.json; return the plan."""
     t0 = time.time()
     rw, rh = render_size(info.width, info.height, settings.render_size, size_multiple)
@@ -158,52 +156,17 @@ def split_film(
 
     if any(p is None for p in pts):
         raise BadInputError(source_path, "frames without timestamps are not supported (remux it first)")
-    table = pa.table({
-        "frame": pa.array(range(total), pa.int64()),
-        "pts": pa.array(pts, pa.int64()),
-        "duration": pa.array(durations, pa.int64()),
-    })
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    store.put_bytes(layout.frames, sink.getvalue().to_pybytes())
-
-    plan = {
-        "version": 1,
-        "run_id": layout.run_id,
-        "video": info.to_dict(),
-        "total_frames": total,
-        "render_size": [rw, rh],
-        "settings": {
-            "max_chunk_frames": settings.max_chunk_frames,
-            "overlap_frames": settings.overlap_frames,
-            "scene_threshold": settings.scene_threshold,
-            "min_scene_frames": settings.min_scene_frames,
-        },
-        "scene_starts": writer.scene_starts,
-        "chunks": [chunk_to_dict(c) for c in writer.chunks],
-        "split_seconds": round(time.time() - t0, 3),
-    }
-    store.put_json(layout.plan, plan)
+    store.put_bytes(layout.frames, frame_table_bytes(pts, durations))
+    plan = Plan(
+        run_id=layout.run_id,
+        video=info,
+        total_frames=total,
+        render_size=(rw, rh),
+        settings=PlanSettings(settings.max_chunk_frames, settings.overlap_frames, settings.scene_threshold,
+                              settings.min_scene_frames),
+        scene_starts=tuple(writer.scene_starts),
+        chunks=tuple(writer.chunks),
+        split_seconds=round(time.time() - t0, 3),
+    )
+    store.put_json(layout.plan, plan.to_dict())
     return plan
-
-
-# (store uri, key) -> table, newest last. A run's frames.parquet never changes once split wrote it
-# (the run id hashes the input), so one read per process serves every stitch task and finalize:
-# on S3 that is one download per film instead of one per chunk (a feature film: hundreds).
-_FRAME_TABLES: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
-_FRAME_TABLES_KEPT = 2
-_FRAME_TABLES_LOCK = threading.Lock()
-
-
-def load_frame_table(store: ObjectStore, layout: RunLayout) -> pa.Table:
-    key = (store.uri, layout.frames)
-    with _FRAME_TABLES_LOCK:
-        if key in _FRAME_TABLES:
-            _FRAME_TABLES.move_to_end(key)
-            return _FRAME_TABLES[key]
-    table = pq.read_table(pa.BufferReader(store.get_bytes(layout.frames)))
-    with _FRAME_TABLES_LOCK:
-        _FRAME_TABLES[key] = table
-        while len(_FRAME_TABLES) > _FRAME_TABLES_KEPT:
-            _FRAME_TABLES.popitem(last=False)
-    return table

@@ -18,19 +18,17 @@ import numpy as np
 from vidcolor.color import chroma_from_lab, luma_to_lightness
 from vidcolor.media.encode import SegmentEncoder
 from vidcolor.media.luma import iter_luma
-from vidcolor.media.probe import VideoInfo
-from vidcolor.plan import chunk_from_dict, frame_weights
-from vidcolor.runstate import RunLayout, sha256_file, unpack_array
+from vidcolor.plan import Plan, frame_weights
 from vidcolor.settings import EncodeSettings
-from vidcolor.stages.split import load_frame_table
+from vidcolor.state import RunLayout, load_frame_table, unpack_array, write_segment_done
 from vidcolor.store import ObjectStore
 
 
-def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int) -> np.ndarray:
+def blended_chroma(store: ObjectStore, layout: RunLayout, plan: Plan, index: int) -> np.ndarray:
     """(core_frames, h, w, 2) float32 ab of chunk ``index`` after overlap blending."""
-    chunks = [chunk_from_dict(d) for d in plan["chunks"]]
+    chunks = list(plan.chunks)
     me = chunks[index]
-    weights = frame_weights(chunks, index, plan["settings"]["overlap_frames"])
+    weights = frame_weights(chunks, index, plan.overlap)
     out = None
     for c_index, w in weights.items():
         c = chunks[c_index]
@@ -51,7 +49,7 @@ def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int
 def stitch_chunk(
     store: ObjectStore,
     layout: RunLayout,
-    plan: dict,
+    plan: Plan,
     index: int,
     source_path: str,
     encode: EncodeSettings,
@@ -59,8 +57,8 @@ def stitch_chunk(
     on_frames: Callable[[int], None] | None = None,
 ) -> dict:
     t0 = time.time()
-    info = VideoInfo.from_dict(plan["video"])
-    me = chunk_from_dict(plan["chunks"][index])
+    info = plan.video
+    me = plan.chunks[index]
     ab = blended_chroma(store, layout, plan, index)
     table = load_frame_table(store, layout).slice(me.core_start, me.core_frames).to_pydict()
     pts_list, dur_list = table["pts"], table["duration"]
@@ -90,12 +88,7 @@ def stitch_chunk(
             raise RuntimeError(f"chunk {index}: decoded {written} of {me.core_frames} source frames")
         if on_frames:
             on_frames(written % 8)
-        digest = sha256_file(tmp)
-        store.upload_file(tmp, layout.segment(encode_key, index))
-        store.put_json(
-            layout.segment(encode_key, index, "json"),
-            {"chunk": index, "frames": written, "sha256": digest, "seconds": round(time.time() - t0, 3)},
-        )
+        write_segment_done(store, layout, encode_key, index, tmp, written, time.time() - t0)
     except BaseException:
         encoder.abort()
         raise

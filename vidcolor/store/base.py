@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -33,6 +34,12 @@ def cache_root() -> Path:
 
 def default_store_uri() -> str:
     return os.environ.get("VIDCOLOR_STORE") or str(cache_root() / "store")
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    etag: str  # changes whenever the content does (S3 ETag; mtime and size locally)
 
 
 class ObjectStore(ABC):
@@ -61,6 +68,10 @@ class ObjectStore(ABC):
     @abstractmethod
     def upload_file(self, path: str | os.PathLike, key: str) -> None: ...
 
+    @abstractmethod
+    def stat(self, key: str) -> ObjectStat | None:
+        """Size and version tag of an object, or None when it does not exist."""
+
     def local_path(self, key: str) -> Path | None:
         """A path on this machine holding the object, for readers that seek; None when remote."""
         return None
@@ -74,18 +85,3 @@ class ObjectStore(ABC):
     def delete_prefix(self, prefix: str) -> None:
         for key in self.list(prefix):
             self.delete(key)
-
-
-def open_store(uri: str | None = None) -> ObjectStore:
-    uri = uri or default_store_uri()
-    if is_s3_uri(uri):
-        from vidcolor.store.s3 import S3Store
-
-        return S3Store(uri)
-    if "://" in uri and not uri.startswith("file://"):
-        from vidcolor.errors import BadInputError
-
-        raise BadInputError(uri, "unsupported store URI (use a local folder or s3://bucket/prefix)")
-    from vidcolor.store.local import LocalFolderStore
-
-    return LocalFolderStore(Path(uri.removeprefix("file://")).expanduser())

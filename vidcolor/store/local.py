@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from vidcolor.store.base import ObjectStore
+from vidcolor.atomic import atomic_path
+from vidcolor.store.base import ObjectStat, ObjectStore
 
 
 class LocalFolderStore(ObjectStore):
@@ -29,19 +29,8 @@ class LocalFolderStore(ObjectStore):
             raise KeyError(key) from None
 
     def _atomic_write(self, key: str, writer) -> None:
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                writer(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            with _suppress():
-                os.unlink(tmp)
-            raise
+        with atomic_path(self._path(key), fsync=True) as tmp, open(tmp, "wb") as f:
+            writer(f)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._atomic_write(key, lambda f: f.write(data))
@@ -58,8 +47,8 @@ class LocalFolderStore(ObjectStore):
         keys = []
         for dirpath, _, files in os.walk(base):
             for name in files:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    continue  # an unfinished atomic write
+                if name.startswith("."):
+                    continue  # an unfinished atomic write (keys never start with a dot)
                 keys.append(str(Path(dirpath, name).relative_to(self.root)).replace(os.sep, "/"))
         return sorted(keys)
 
@@ -76,6 +65,13 @@ class LocalFolderStore(ObjectStore):
     def upload_file(self, path, key: str) -> None:
         with open(path, "rb") as src:
             self._atomic_write(key, lambda f: shutil.copyfileobj(src, f, 8 << 20))
+
+    def stat(self, key: str) -> ObjectStat | None:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectStat(st.st_size, f"{st.st_mtime_ns:x}-{st.st_size:x}")
 
     def local_path(self, key: str) -> Path:
         return self._path(key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from vidcolor.errors import BadInputError
-from vidcolor.store.base import ObjectStore, split_s3_uri
+from vidcolor.store.base import ObjectStat, ObjectStore, split_s3_uri
 
 _MULTIPART_THRESHOLD = 64 << 20
 
@@ -83,6 +83,17 @@ class S3Store(ObjectStore):
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
+
+    def stat(self, key: str) -> ObjectStat | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = s3_client().head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectStat(int(head.get("ContentLength", 0)), head.get("ETag", "").strip('"'))
 
     def list(self, prefix: str) -> list[str]:
         full = self._key(prefix)

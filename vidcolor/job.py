@@ -1,22 +1,29 @@
-"""Turning a user's request into a checked, identified job, before anything heavy starts.
+"""A user's request, checked once and turned into an immutable, identified ``Job``.
 
 Every problem with the input, output or settings surfaces here as one BadInputError line, so bad
-input never starts Ray or Prefect and never leaves a file behind.
+input never starts Ray or Prefect and never leaves a file behind. The job is made once per
+invocation (by the CLI, or by the flow when a deployment starts it) and travels unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.colorizers import check_model_spec, load_colorizer
 from vidcolor.errors import BadInputError
+from vidcolor.media.codecs import CODECS, OUTPUT_CONTAINERS, QUALITY_RANGE
 from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
-from vidcolor.runstate import RunLayout, fingerprint_file, make_run_id
-from vidcolor.settings import CODECS, OUTPUT_CONTAINERS, ChromaSettings, EncodeSettings
-from vidcolor.store import cache_root, default_store_uri, is_s3_uri, split_s3_uri
+from vidcolor.settings import ChromaSettings, EncodeSettings
+from vidcolor.state import RunLayout
+from vidcolor.store import bucket_store, cache_root, default_store_uri, is_s3_uri, split_s3_uri
+
+MAX_PALETTE_STRENGTH = 3.0
+ROTATION_CONTAINERS = (".mp4", ".mov")  # containers that keep a display matrix
+_SAMPLE_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,38 +49,39 @@ class Job:
         return self.encode.key()
 
 
-MAX_PALETTE_STRENGTH = 3.0
+def fingerprint_file(path: str | os.PathLike, full_below: int = 256 << 20) -> str:
+    """Content fingerprint of the input: the whole file below 256 MiB; above, its size plus 64
+    evenly spaced 1 MiB blocks (first and last included), so a film of 50 GB is fingerprinted in
+    well under a second yet any re-encode or truncation changes it."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(f"size={size};".encode())
+    with open(p, "rb") as f:
+        if size <= full_below:
+            for block in iter(lambda: f.read(8 << 20), b""):
+                h.update(block)
+        else:
+            n = 64
+            for k in range(n):
+                f.seek(k * (size - _SAMPLE_BLOCK) // (n - 1))
+                h.update(f.read(_SAMPLE_BLOCK))
+    return h.hexdigest()
 
 
-def palette_problem(model_spec: str, palette) -> str | None:
-    """Why the model of ``model_spec`` cannot follow ``palette``, or None. Cheap: a test
-    colorizer is asked itself; GAN weights are judged by their file's header, not loaded."""
-    from vidcolor.palette import head_refusal
-
-    if model_spec.startswith("test:"):
-        from vidcolor.colorizers.testing import load_test_colorizer
-
-        try:
-            load_test_colorizer(model_spec).set_palette(palette)
-        except ValueError as e:
-            return str(e)
-        return None
-    if model_spec == "default":
-        return None
-    import json
-
-    from safetensors import safe_open
-
-    with safe_open(model_spec, framework="pt") as f:
-        head = json.loads((f.metadata() or {}).get("config", "{}")).get("head", "bins")
-    return head_refusal(model_spec, head)
+def make_run_id(input_fingerprint: str, chroma_key: dict) -> str:
+    blob = json.dumps({"input": input_fingerprint, "chroma": chroma_key}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
+def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
+    """Settings checked from the model's header alone; returns its ``ModelDescription``."""
+    from vidcolor.colorizers import check_model_spec, describe_model
+
     try:
         check_model_spec(chroma.model)
     except (FileNotFoundError, ValueError) as e:
         raise BadInputError("--model", str(e)) from None
+    palette = None
     if chroma.palette:
         from vidcolor.palette import Palette
 
@@ -81,11 +89,13 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
             palette = Palette.parse(chroma.palette)
         except ValueError as e:
             raise BadInputError("--reference", str(e)) from None
-        if not 0 <= chroma.palette_strength <= MAX_PALETTE_STRENGTH:
-            raise BadInputError("--reference-strength", f"{chroma.palette_strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
-        problem = palette_problem(chroma.model, palette)
-        if problem:
-            raise BadInputError("--reference", problem)
+        check_palette_strength(chroma.palette_strength)
+    try:
+        model = describe_model(chroma.model, palette)
+    except (FileNotFoundError, ValueError) as e:
+        raise BadInputError("--model", str(e)) from None
+    if palette is not None and model.palette_refusal:
+        raise BadInputError("--reference", model.palette_refusal)
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:
@@ -99,29 +109,31 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
         )
     if encode.codec not in CODECS:
         raise BadInputError("--codec", f"unknown codec {encode.codec!r} (choose from {', '.join(CODECS)})")
-    if encode.crf is not None and not (0 <= encode.crf <= 51):
-        raise BadInputError("--crf", f"{encode.crf} is outside 0-51")
+    lo, hi = QUALITY_RANGE
+    if encode.crf is not None and not (lo <= encode.crf <= hi):
+        raise BadInputError("--crf", f"{encode.crf} is outside {lo}-{hi}")
+    return model
 
 
-ROTATION_CONTAINERS = (".mp4", ".mov")  # containers that keep a display matrix
+def check_palette_strength(strength: float) -> None:
+    if not 0 <= strength <= MAX_PALETTE_STRENGTH:
+        raise BadInputError("--reference-strength", f"{strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
 
 
 def check_output(output_uri: str, input_uri: str, codec: str) -> None:
     suffix = output_suffix(output_uri)
     if suffix not in OUTPUT_CONTAINERS:
         raise BadInputError(output_uri, f"unsupported output container {suffix or '(none)'!r}; use {', '.join(OUTPUT_CONTAINERS)}")
-    allowed = CODECS[codec][2]
+    allowed = CODECS[codec].containers
     if suffix not in allowed:
         raise BadInputError(output_uri, f"codec {codec} cannot be stored in {suffix}; use {' or '.join(allowed)}")
     if is_s3_uri(output_uri):
         if output_uri.rstrip("/") == input_uri.rstrip("/"):
             raise BadInputError(output_uri, "output is the input; refusing to overwrite the source")
-        from vidcolor.store.s3 import check_bucket
-
         bucket, key = split_s3_uri(output_uri)
         if not key:
             raise BadInputError(output_uri, "no object key in the output URI")
-        check_bucket(output_uri)
+        bucket_store(output_uri)  # checks that the bucket exists and answers
         return
     out = Path(output_uri)
     if not is_s3_uri(input_uri):
@@ -140,36 +152,33 @@ def stage_input(input_uri: str, cache_dir: Path) -> str:
     """A local path for the input: itself, or for s3:// a copy in the cache (keyed by ETag)."""
     if not is_s3_uri(input_uri):
         return input_uri
-    from botocore.exceptions import ClientError
+    from vidcolor.atomic import atomic_path
 
-    from vidcolor.store.s3 import check_bucket, s3_client
-
-    check_bucket(input_uri)
-    bucket, key = split_s3_uri(input_uri)
-    try:
-        head = s3_client().head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        raise BadInputError(input_uri, "no such object") from None
-    if head.get("ContentLength", 0) == 0:
+    store = bucket_store(input_uri)
+    key = split_s3_uri(input_uri)[1]
+    stat = store.stat(key)
+    if stat is None:
+        raise BadInputError(input_uri, "no such object")
+    if stat.size == 0:
         raise BadInputError(input_uri, "is empty (0 bytes)")
-    etag = head.get("ETag", "").strip('"').replace("-", "_") or "noetag"
-    dest = cache_dir / "inputs" / f"{etag}-{head['ContentLength']}" / Path(key).name
+    etag = stat.etag.replace("-", "_") or "noetag"
+    dest = cache_dir / "inputs" / f"{etag}-{stat.size}" / Path(key).name
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        s3_client().download_file(bucket, key, str(tmp))
-        os.replace(tmp, dest)
+        with atomic_path(dest, tag="part") as tmp:
+            store.download_file(key, tmp)
     return str(dest)
 
 
-def check_request(
+def prepare_job(
     input_uri: str,
     output_uri: str,
     chroma: ChromaSettings,
     encode: EncodeSettings,
-) -> tuple[str, VideoInfo]:
-    """Settings, output and input checked, the input staged and probed: (local path, probe)."""
-    check_settings(chroma, encode)
+    store_uri: str | None = None,
+) -> Job:
+    """Check everything, stage and probe the input, and name the run: the one place a request
+    becomes a Job. Builds no model: the identity comes from the weights header and file hash."""
+    model = check_settings(chroma, encode)
     if not is_s3_uri(input_uri):
         check_readable_file(input_uri)
     check_output(output_uri, input_uri, encode.codec)
@@ -180,39 +189,16 @@ def check_request(
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
                                         f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
-    return source_path, info
-
-
-def prepare_job(
-    input_uri: str,
-    output_uri: str,
-    chroma: ChromaSettings,
-    encode: EncodeSettings,
-    store_uri: str | None = None,
-) -> Job:
-    source_path, info = check_request(input_uri, output_uri, chroma, encode)
-    try:
-        colorizer = load_colorizer(chroma.model)
-    except (FileNotFoundError, ValueError) as e:
-        raise BadInputError("--model", str(e)) from None
-    if chroma.palette:
-        from vidcolor.palette import Palette
-
-        try:  # the same call the actors make: a model that cannot follow it fails here, not on a node
-            colorizer.set_palette(Palette.parse(chroma.palette), chroma.palette_strength)
-        except ValueError as e:
-            raise BadInputError("--reference", str(e)) from None
     fingerprint = fingerprint_file(source_path)
-    run_id = make_run_id(fingerprint, chroma.key(colorizer.identity))
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,
         source_path=source_path,
         info=info,
         fingerprint=fingerprint,
-        model_identity=colorizer.identity,
-        size_multiple=colorizer.size_multiple,
-        run_id=run_id,
+        model_identity=model.identity,
+        size_multiple=model.size_multiple,
+        run_id=make_run_id(fingerprint, chroma.key(model.identity)),
         store_uri=store_uri or default_store_uri(),
         chroma=chroma,
         encode=encode,

@@ -1,0 +1,287 @@
+"""The run state on the object store: key layout and the typed, versioned documents in it.
+
+    runs/<run_id>/plan.json                 probe, cuts, chunk table (vidcolor.plan.Plan)
+    runs/<run_id>/frames.parquet            every frame's pts and duration
+    runs/<run_id>/chunks/<i>/source.npz     render-size luma of the chunk's extended range
+    runs/<run_id>/chunks/<i>/chroma.npz     predicted ab (int8) of the extended range
+    runs/<run_id>/chunks/<i>/done.json      ChunkMarker, written last: frame count + sha256 of chroma.npz
+    runs/<run_id>/segments/<encode>/<i>.nut encoded core frames, and <i>.json SegmentMarker
+    runs/<run_id>/run.json                  RunRecord: status, invocations, quarantine
+
+Every JSON document carries ``version``, its format. Files written before formats were numbered
+have the layout of version 1 and are read as such; a newer format than this vidcolor knows is
+refused with one line (RunStateError), never guessed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from vidcolor.errors import VidcolorError
+from vidcolor.store import ObjectStore
+
+
+class RunStateError(VidcolorError):
+    """A run-state file this vidcolor must not read (a newer format)."""
+
+
+def check_version(doc: dict, key: str, known: int) -> int:
+    version = doc.get("version", 1)  # unnumbered files predate versioning and have version 1's layout
+    if not isinstance(version, int) or version < 1:
+        raise RunStateError(key, f"has an invalid format version {version!r}")
+    if version > known:
+        raise RunStateError(key, f"was written by a newer vidcolor (format {version}; this one reads up to "
+                                 f"{known}); upgrade vidcolor or use another --store")
+    return version
+
+
+def _known_fields(cls, doc: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Key names of one run under a store root."""
+
+    run_id: str
+
+    @property
+    def root(self) -> str:
+        return f"runs/{self.run_id}"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.root}/plan.json"
+
+    @property
+    def frames(self) -> str:
+        return f"{self.root}/frames.parquet"
+
+    @property
+    def run_json(self) -> str:
+        return f"{self.root}/run.json"
+
+    def chunk(self, i: int, name: str) -> str:
+        return f"{self.root}/chunks/{i:05d}/{name}"
+
+    def segment(self, encode_key: str, i: int, ext: str = "nut") -> str:
+        return f"{self.root}/segments/{encode_key}/{i:05d}.{ext}"
+
+
+# --- arrays and checksums ----------------------------------------------------------------------
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pack_array(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def unpack_array(data: bytes, name: str) -> np.ndarray:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return z[name]
+
+
+# --- markers -----------------------------------------------------------------------------------
+
+MARKER_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ChunkMarker:
+    """chunks/<i>/done.json: the chunk's chroma is complete; trusted only when sha256 matches."""
+
+    chunk: int
+    frames: int
+    sha256: str
+    written_at: float = 0.0
+    model: str = ""
+    worker: str = ""
+    infer_seconds: float = 0.0
+    version: int = MARKER_FORMAT
+
+    @classmethod
+    def from_dict(cls, doc: dict, key: str) -> "ChunkMarker":
+        check_version(doc, key, MARKER_FORMAT)
+        return cls(**_known_fields(cls, doc))
+
+
+@dataclass(frozen=True)
+class SegmentMarker:
+    """segments/<encode>/<i>.json: the chunk's encoded segment is complete."""
+
+    chunk: int
+    frames: int
+    sha256: str
+    seconds: float = 0.0
+    version: int = MARKER_FORMAT
+
+    @classmethod
+    def from_dict(cls, doc: dict, key: str) -> "SegmentMarker":
+        check_version(doc, key, MARKER_FORMAT)
+        return cls(**_known_fields(cls, doc))
+
+
+def write_chunk_done(store: ObjectStore, layout: RunLayout, index: int, chroma_bytes: bytes, frames: int, extra: dict) -> None:
+    """Chroma first, marker last: a marker never points at a missing or partial chroma file."""
+    store.put_bytes(layout.chunk(index, "chroma.npz"), chroma_bytes)
+    marker = ChunkMarker(chunk=index, frames=frames, sha256=sha256_bytes(chroma_bytes), written_at=time.time(), **extra)
+    store.put_json(layout.chunk(index, "done.json"), asdict(marker))
+
+
+def chunk_is_done(store: ObjectStore, layout: RunLayout, index: int, expected_frames: int) -> bool:
+    """Trusted only when the marker's checksum matches the chroma file it names."""
+    key = layout.chunk(index, "done.json")
+    try:
+        marker = ChunkMarker.from_dict(store.get_json(key), key)
+        data = store.get_bytes(layout.chunk(index, "chroma.npz"))
+    except (KeyError, ValueError, TypeError):
+        return False
+    return marker.frames == expected_frames and marker.sha256 == sha256_bytes(data)
+
+
+def write_segment_done(store: ObjectStore, layout: RunLayout, encode_key: str, index: int, path, frames: int,
+                       seconds: float) -> None:
+    """Upload the segment, then its marker."""
+    digest = sha256_file(path)
+    store.upload_file(path, layout.segment(encode_key, index))
+    marker = SegmentMarker(chunk=index, frames=frames, sha256=digest, seconds=round(seconds, 3))
+    store.put_json(layout.segment(encode_key, index, "json"), asdict(marker))
+
+
+def segment_is_done(store: ObjectStore, layout: RunLayout, encode_key: str, index: int, expected_frames: int) -> bool:
+    key = layout.segment(encode_key, index, "json")
+    try:
+        marker = SegmentMarker.from_dict(store.get_json(key), key)
+    except (KeyError, ValueError, TypeError):
+        return False
+    if marker.frames != expected_frames:
+        return False
+    seg = layout.segment(encode_key, index)
+    path = store.local_path(seg)
+    if path is not None:
+        return path.is_file() and sha256_file(path) == marker.sha256
+    try:
+        return sha256_bytes(store.get_bytes(seg)) == marker.sha256
+    except KeyError:
+        return False
+
+
+# --- run.json ----------------------------------------------------------------------------------
+
+RUN_FORMAT = 1
+
+
+@dataclass
+class Invocation:
+    """One `vidcolor colorize` (or flow run) of this run: what it was asked, did and measured."""
+
+    started_at: float
+    pid: int
+    input: str = ""
+    output: str = ""
+    model: str = ""
+    encode_key: str = ""
+    chroma: dict = field(default_factory=dict)  # what the run id was made of, readable
+    chunks_colorized: list = field(default_factory=list)
+    chunks_reused: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # stage -> seconds
+    summary: dict = field(default_factory=dict)  # measures of the result (temporal quality, ...)
+    status: str | None = None
+    finished_at: float | None = None
+    wall_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """run.json, written only by the driver (the flow's process)."""
+
+    run_id: str
+    status: str | None = None
+    invocations: list[Invocation] = field(default_factory=list)
+    quarantined: dict = field(default_factory=dict)  # chunk index (str) -> last error
+    version: int = RUN_FORMAT
+
+    @classmethod
+    def from_dict(cls, doc: dict, key: str) -> "RunRecord":
+        check_version(doc, key, RUN_FORMAT)
+        invocations = [Invocation(**_known_fields(Invocation, inv)) for inv in doc.get("invocations", [])]
+        return cls(run_id=doc.get("run_id", ""), status=doc.get("status"), invocations=invocations,
+                   quarantined=dict(doc.get("quarantined", {})), version=RUN_FORMAT)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def current(self) -> Invocation:
+        return self.invocations[-1]
+
+
+def load_run_record(store: ObjectStore, layout: RunLayout) -> RunRecord:
+    try:
+        doc = store.get_json(layout.run_json)
+    except (KeyError, ValueError):  # none yet, or unreadable: a record is history, not state to trust
+        return RunRecord(run_id=layout.run_id)
+    return RunRecord.from_dict(doc, layout.run_json)
+
+
+# --- frames.parquet ----------------------------------------------------------------------------
+
+def frame_table_bytes(pts: list[int], durations: list[int]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "frame": pa.array(range(len(pts)), pa.int64()),
+        "pts": pa.array(pts, pa.int64()),
+        "duration": pa.array(durations, pa.int64()),
+    })
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+# (store uri, key) -> table, newest last. A run's frames.parquet never changes once split wrote it
+# (the run id hashes the input), so one read per process serves every stitch task and finalize:
+# on S3 that is one download per film instead of one per chunk (a feature film: hundreds).
+_FRAME_TABLES: OrderedDict = OrderedDict()
+_FRAME_TABLES_KEPT = 2
+_FRAME_TABLES_LOCK = threading.Lock()
+
+
+def load_frame_table(store: ObjectStore, layout: RunLayout):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    key = (store.uri, layout.frames)
+    with _FRAME_TABLES_LOCK:
+        if key in _FRAME_TABLES:
+            _FRAME_TABLES.move_to_end(key)
+            return _FRAME_TABLES[key]
+    table = pq.read_table(pa.BufferReader(store.get_bytes(layout.frames)))
+    with _FRAME_TABLES_LOCK:
+        _FRAME_TABLES[key] = table
+        while len(_FRAME_TABLES) > _FRAME_TABLES_KEPT:
+            _FRAME_TABLES.popitem(last=False)
+    return table
+
