@@ -314,7 +314,9 @@ def test_kuberay_objects_match_release_crds():
         pytest.skip("VIDCOLOR_KUBERAY_CRDS not set: KubeRay objects checked against tests/schemas only")
     schemas = {}
     for path in Path(folder).glob("*.yaml"):
-        for crd in _docs(path):
+        found = _docs(path)
+        found += [i for d in found if d.get("kind") == "List" for i in d["items"]]  # kubectl get -o yaml
+        for crd in found:
             if crd.get("kind") == "CustomResourceDefinition" and crd["spec"]["group"] == "ray.io":
                 for version in crd["spec"]["versions"]:
                     if version["name"] == "v1":
