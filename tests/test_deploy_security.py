@@ -496,3 +496,55 @@ def test_launcher_store_matches_iam_policy():
     (cfg,) = docs(RAY_LAUNCHER)
     (store,) = [o.split("=", 1)[1] for o in cfg["docker"]["run_options"] if o.startswith("-e VIDCOLOR_STORE=")]
     assert store == f"s3://{bucket}/{prefixes['store']}"
+
+
+def test_iam_policy_object_grants_enforced_by_moto():
+    """Moto's IAM engine (no conditions: it would apply the HTTPS deny unconditionally and ignore
+    the listing prefixes, so those statements are checked above) decides the object requests."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+    from moto.core import set_initial_no_auth_action_count
+
+    bucket, prefixes = _store_and_paths()
+    unconditioned = [s for s in _statements() if "Condition" not in s]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": unconditioned})
+    store, inputs, outputs = (prefixes[k] for k in ("store", "in", "out"))
+    expected = {
+        ("put", store): True, ("get", store): True, ("delete", store): True,
+        ("put", outputs): True, ("get", outputs): True, ("delete", outputs): False,
+        ("put", inputs): False, ("get", inputs): True, ("delete", inputs): False,
+        ("put", "elsewhere"): False, ("get", "elsewhere"): False,
+    }
+    results = {}
+
+    @set_initial_no_auth_action_count(5 + 4)  # the setup calls below run unauthenticated
+    @mock_aws
+    def run():
+        admin = boto3.client("s3", region_name="us-east-1")
+        admin.create_bucket(Bucket=bucket)
+        for prefix in (store, inputs, outputs, "elsewhere"):
+            admin.put_object(Bucket=bucket, Key=f"{prefix}/seed", Body=b"x")
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="vidcolor")
+        arn = iam.create_policy(PolicyName="vidcolor-store", PolicyDocument=policy)["Policy"]["Arn"]
+        iam.attach_user_policy(UserName="vidcolor", PolicyArn=arn)
+        key = iam.create_access_key(UserName="vidcolor")["AccessKey"]
+        s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"])
+        calls = {
+            "put": lambda p: s3.put_object(Bucket=bucket, Key=f"{p}/new", Body=b"y"),
+            "get": lambda p: s3.get_object(Bucket=bucket, Key=f"{p}/seed"),
+            "delete": lambda p: s3.delete_object(Bucket=bucket, Key=f"{p}/seed"),
+        }
+        for op, prefix in expected:
+            try:
+                calls[op](prefix)
+                results[(op, prefix)] = True
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "AccessDenied", e
+                results[(op, prefix)] = False
+
+    run()
+    wrong = {k: v for k, v in results.items() if v != expected[k]}
+    assert not wrong, f"allowed (True) / denied (False) differently than intended: {wrong}"
