@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from vidcolor import progress
 from vidcolor.errors import RunFailedError
@@ -19,7 +20,7 @@ from vidcolor.job import Job
 from vidcolor.plan import Plan
 from vidcolor.settings import ExecutionSettings
 from vidcolor.state import Invocation, RunRecord, check_version, chunk_is_done, load_run_record, segment_is_done
-from vidcolor.store import ObjectStore, open_store
+from vidcolor.store import ObjectStore, bucket_store, is_s3_uri, open_store, split_s3_uri
 
 
 class Run:
@@ -94,61 +95,95 @@ class Run:
         plan = self.existing_plan()
         if plan is not None:
             return plan
-        from vidcolor.stages.split import split_film
-
-        job = self.job
-        progress.start("split", job.info.frame_count_header or 0)
+        progress.start("split", self.job.info.frame_count_header or 0)
         try:
-            plan = split_film(self.store, self.layout, job.source_path, job.info, job.chroma, job.size_multiple,
-                              on_frames=progress.advancer("split"))
+            plan = self.split_source(on_frames=progress.advancer("split"))
         finally:
             progress.finish("split")
         self.add_timing("split", plan.split_seconds)
         return plan
 
+    def split_source(self, on_frames: Callable[[int], None] | None = None) -> Plan:
+        """The split stage alone, writing no run.json: what a Ray CPU task runs for a batch."""
+        from vidcolor.stages.split import split_film
+
+        job = self.job
+        return split_film(self.store, self.layout, job.source_path, job.info, job.chroma, job.size_multiple,
+                          on_frames=on_frames)
+
     # --- colorize ----------------------------------------------------------------------------
     def colorize(self, plan: Plan, execution: ExecutionSettings) -> dict:
         """Every chunk without a valid marker goes to the actor pool. RunFailedError names the
         chunks quarantined after ``execution.max_attempts`` failures."""
+        todo, reused = self.chunks_to_colorize(plan)
+        progress.start("colorize", plan.total_frames)
+        progress.advance("colorize", sum(c.core_frames for c in reused))
+
+        def on_chunk_done(chunk, result) -> None:
+            self.note_colorized(chunk.index)
+            progress.advance("colorize", chunk.core_frames)
+
+        from vidcolor.executor.ray_pool import colorize_chunks_on_actors
+
+        t0 = time.time()
+        try:
+            quarantined = colorize_chunks_on_actors(
+                todo, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
+                gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker,
+                max_attempts=execution.max_attempts, on_chunk_done=on_chunk_done)
+        finally:
+            progress.finish("colorize")
+            self.add_timing("colorize", time.time() - t0)
+        if quarantined:
+            raise self.quarantine(quarantined, execution.max_attempts)
+        return {"colorized": len(todo), "reused": len(reused)}
+
+    def chunks_to_colorize(self, plan: Plan) -> tuple[list, list]:
+        """(to do, reused): a chunk is reused only when its marker's checksum matches its chroma."""
         todo, reused = [], []
         for c in plan.chunks:
             (reused if chunk_is_done(self.store, self.layout, c.index, c.ext_frames) else todo).append(c)
         self.record.current.chunks_reused = [c.index for c in reused]
         self._save()
-        progress.start("colorize", plan.total_frames)
-        progress.advance("colorize", sum(c.core_frames for c in reused))
+        return todo, reused
 
-        def on_chunk_done(chunk, result) -> None:
-            self.record.current.chunks_colorized.append(chunk.index)
-            self.record.quarantined.pop(str(chunk.index), None)
-            self._save()
-            progress.advance("colorize", chunk.core_frames)
+    def note_colorized(self, index: int) -> None:
+        self.record.current.chunks_colorized.append(index)
+        self.record.quarantined.pop(str(index), None)
+        self._save()
 
-        from vidcolor.executor.ray_pool import ActorSpec, colorize_chunks_on_actors
+    def quarantine(self, quarantined: dict[int, str], max_attempts: int) -> RunFailedError:
+        """Record the quarantined chunks; the error that ends the run, naming them."""
+        self.record.quarantined.update({str(k): v for k, v in sorted(quarantined.items())})
+        self._save()
+        first = min(quarantined)
+        names = ", ".join(str(i) for i in sorted(quarantined))
+        return RunFailedError(
+            self.job.input_uri,
+            f"chunk {names} failed {max_attempts} times and was quarantined "
+            f"(last error of chunk {first}: {quarantined[first]}); run again to retry only the missing chunks",
+        )
 
-        job = self.job
-        spec = ActorSpec(job.chroma.model, job.store_uri, job.run_id, job.info.full_range, execution.batch_size,
-                         job.chroma.palette, job.chroma.palette_strength)
-        t0 = time.time()
-        try:
-            quarantined = colorize_chunks_on_actors(
-                todo, spec, workers=execution.workers, gpus_per_worker=execution.gpus_per_worker,
-                cpus_per_worker=execution.cpus_per_worker, max_attempts=execution.max_attempts,
-                on_chunk_done=on_chunk_done)
-        finally:
-            progress.finish("colorize")
-            self.add_timing("colorize", time.time() - t0)
-        if quarantined:
-            self.record.quarantined.update({str(k): v for k, v in sorted(quarantined.items())})
-            self._save()
-            first = min(quarantined)
-            names = ", ".join(str(i) for i in sorted(quarantined))
-            raise RunFailedError(
-                job.input_uri,
-                f"chunk {names} failed {execution.max_attempts} times and was quarantined "
-                f"(last error of chunk {first}: {quarantined[first]}); run again to retry only the missing chunks",
-            )
-        return {"colorized": len(todo), "reused": len(reused)}
+    def finished_output_exists(self) -> bool:
+        """This run already wrote this output and it is still there: nothing to do."""
+        rec = self.record
+        if rec.status != "succeeded" or not rec.invocations or rec.current.output != self.job.output_uri:
+            return False
+        out = self.job.output_uri
+        if is_s3_uri(out):
+            return bucket_store(out).stat(split_s3_uri(out)[1]) is not None
+        return Path(out).is_file()
+
+    def actor_spec(self, execution: ExecutionSettings):
+        from vidcolor.executor.ray_pool import ActorSpec
+
+        chroma = self.job.chroma
+        return ActorSpec(chroma.model, execution.batch_size, chroma.palette, chroma.palette_strength)
+
+    def chunk_task(self, chunk):
+        from vidcolor.executor.ray_pool import ChunkTask
+
+        return ChunkTask(self.job.store_uri, self.job.run_id, self.job.info.full_range, chunk)
 
     # --- stitch ------------------------------------------------------------------------------
     def stitch(self, plan: Plan, index: int) -> dict:
