@@ -51,6 +51,8 @@ def colorize_chunks(job: Job, plan: dict, execution: ExecutionSettings) -> dict:
             on_chunk_done=on_chunk_done,
             palette=job.chroma.palette,
             palette_strength=job.chroma.palette_strength,
+            temporal_attention=job.chroma.temporal_attention,
+            stabilize_strength=job.chroma.stabilizer_strength,
         )
     finally:
         progress.finish("colorize")

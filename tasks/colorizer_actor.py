@@ -25,7 +25,8 @@ PIPELINE_DEPTH = 2
 @ray.remote(max_concurrency=PIPELINE_DEPTH)
 class ColorizerActor:
     def __init__(self, model_spec: str, store_uri: str, run_id: str, full_range: bool, batch_size: int, threads: int,
-                 palette: str = "", palette_strength: float = 1.0):
+                 palette: str = "", palette_strength: float = 1.0, temporal_attention: bool = True,
+                 stabilize_strength: float = 0.0):
         import torch
 
         from vidcolor.colorizers import load_colorizer
@@ -34,7 +35,11 @@ class ColorizerActor:
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
+        from vidcolor.stabilize import StabilizerParams
+
         self.colorizer = load_colorizer(model_spec, device=device, palette=palette, palette_strength=palette_strength)
+        self.colorizer.set_temporal_attention(temporal_attention)
+        self.stabilizer = StabilizerParams(strength=stabilize_strength) if stabilize_strength > 0 else None
         self.store = open_store(store_uri)
         self.layout = RunLayout(run_id)
         # e.g. a local store folder on the driver's disk while this actor runs on another node
@@ -59,6 +64,7 @@ class ColorizerActor:
         return colorize_chunk(
             self.store, self.layout, chunk_from_dict(chunk), self.colorizer, self.full_range,
             batch_size=self.batch_size, inference_lock=self.inference_lock, worker=self.name,
+            stabilizer=self.stabilizer,
         )
 
 
@@ -105,6 +111,8 @@ def colorize_chunks_on_actors(
     on_chunk_done: Callable[[Chunk, dict], None],
     palette: str = "",
     palette_strength: float = 1.0,
+    temporal_attention: bool = True,
+    stabilize_strength: float = 0.0,
 ) -> dict[int, str]:
     """Colorize ``todo``; returns quarantined chunks {index: last error}. Never raises for a chunk."""
     if not todo:
@@ -119,7 +127,8 @@ def colorize_chunks_on_actors(
 
     def new_actor():
         return ColorizerActor.options(**options).remote(model_spec, store_uri, run_id, full_range, batch_size, threads,
-                                                           palette, palette_strength)
+                                                           palette, palette_strength, temporal_attention,
+                                                           stabilize_strength)
 
     actors = {k: new_actor() for k in range(min(workers, len(todo)))}
     next_id = len(actors)

@@ -86,6 +86,8 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings) -> None:
         problem = palette_problem(chroma.model, palette)
         if problem:
             raise BadInputError("--reference", problem)
+    if not 0 <= chroma.stabilize_strength < 1:
+        raise BadInputError("--stabilize-strength", f"{chroma.stabilize_strength} is outside 0-1 (1 excluded)")
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:

@@ -24,6 +24,9 @@ def colorize(
     render_size: int = typer.Option(256, "--render-size", help="Short side, in pixels, of the frames the model sees; chroma is upsampled to full size."),
     max_chunk_frames: int = typer.Option(240, "--max-chunk-frames", help="Longest chunk (core frames); chunks also end at every hard cut."),
     overlap_frames: int = typer.Option(8, "--overlap-frames", help="Frames colorized twice on each side of a chunk boundary inside a scene, then blended."),
+    temporal_attention: bool = typer.Option(True, "--temporal-attention/--no-temporal-attention", help="Let the model see the neighbouring frames of the same scene (off: frame by frame)."),
+    stabilize: bool = typer.Option(True, "--stabilize/--no-stabilize", help="Flow-guided chroma stabiliser: colours follow the film's motion instead of flickering."),
+    stabilize_strength: float = typer.Option(0.97, "--stabilize-strength", help="How strongly colours are carried along the motion where it is trusted: 0-1."),
     reference: Optional[str] = typer.Option(None, "--reference", help=REFERENCE_HELP),
     reference_strength: float = typer.Option(1.0, "--reference-strength", help=REFERENCE_STRENGTH_HELP),
     codec: str = typer.Option("h264", "--codec", help=f"Video codec: {', '.join(CODECS)} (ffv1 = lossless, prores = archive master)."),
@@ -45,7 +48,9 @@ def colorize(
         # Ray node needs to see the reference photo
         palette = reference_palette(reference, reference_strength).to_text() if reference else ""
         chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
-                                overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength)
+                                overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength,
+                                temporal_attention=temporal_attention, stabilize=stabilize,
+                                stabilize_strength=stabilize_strength)
 
         # Check input, output and settings before Prefect and Ray start: bad input costs
         # milliseconds, not a cluster. The flow's probe task then names the run.

@@ -17,6 +17,7 @@ series are small.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -98,8 +99,11 @@ class FlowEstimator:
         return self.dis.calc(np.ascontiguousarray(y_from), np.ascontiguousarray(y_to), None)
 
 
+@functools.lru_cache(maxsize=8)
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -115,18 +119,22 @@ def visible_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
     backward flow ``bw`` agree (Sundaram et al.'s check, as Lai et al. use it), the target lies
     inside the frame, and the pixel is not on a motion boundary."""
     h, w = fw.shape[:2]
+    fx, fy = fw[..., 0], fw[..., 1]
     bw_at = warp(bw, fw)
-    sum_sq = ((fw + bw_at) ** 2).sum(-1)
-    inconsistent = sum_sq > 0.01 * ((fw ** 2).sum(-1) + (bw_at ** 2).sum(-1)) + 0.5
-    du = np.zeros((h, w), np.float32)
-    dv = np.zeros((h, w), np.float32)
-    du[:, :-1] = ((fw[:, :-1] - fw[:, 1:]) ** 2).sum(-1)
-    dv[:-1, :] = ((fw[:-1, :] - fw[1:, :]) ** 2).sum(-1)
-    boundary = du + dv > 0.01 * (fw ** 2).sum(-1) + 0.002
+    bx, by = bw_at[..., 0], bw_at[..., 1]
+    sx, sy = fx + bx, fy + by
+    f_sq = fx * fx + fy * fy
+    ok = sx * sx + sy * sy <= 0.01 * (f_sq + bx * bx + by * by) + 0.5
+    grad = np.zeros((h, w), np.float32)
+    dx, dy = fx[:, :-1] - fx[:, 1:], fy[:, :-1] - fy[:, 1:]
+    grad[:, :-1] += dx * dx + dy * dy
+    dx, dy = fx[:-1, :] - fx[1:, :], fy[:-1, :] - fy[1:, :]
+    grad[:-1, :] += dx * dx + dy * dy
+    ok &= grad <= 0.01 * f_sq + 0.002
     gx, gy = _grid(h, w)
-    tx, ty = gx + fw[..., 0], gy + fw[..., 1]
-    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    return ~inconsistent & ~boundary & inside
+    tx, ty = gx + fx, gy + fy
+    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    return ok
 
 
 def pair_warp_error(rgb_t: np.ndarray, rgb_t1: np.ndarray, fw: np.ndarray, visible: np.ndarray) -> float:
