@@ -26,11 +26,11 @@ from vidcolor.stages.split import load_frame_table
 from vidcolor.store import ObjectStore
 
 
-def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int) -> np.ndarray:
+def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int, ramp: str = "linear") -> np.ndarray:
     """(core_frames, h, w, 2) float32 ab of chunk ``index`` after overlap blending."""
     chunks = [chunk_from_dict(d) for d in plan["chunks"]]
     me = chunks[index]
-    weights = frame_weights(chunks, index, plan["settings"]["overlap_frames"])
+    weights = frame_weights(chunks, index, plan["settings"]["overlap_frames"], ramp)
     out = None
     for c_index, w in weights.items():
         c = chunks[c_index]
