@@ -50,6 +50,8 @@ def test_run_summary_finds_a_seam_and_ignores_cuts(tmp_path):
     # the planted chunk is blended in over its overlaps, so the jump spreads but peaks at its joins' ramps
     assert c1["ext_start"] <= s2["largest_jump"]["frame"] <= c1["ext_end"]
     assert s2["cdc"] > s["cdc"]
+    # without a blend (a step ramp) the whole jump lands on one frame pair
+    assert run_temporal_summary(store, seam_layout, seam, ramp="step")["max_seam_score"] > 2 * s2["max_seam_score"]
 
 
 def test_report_of_a_bare_video_with_an_original(film_mp4, tmp_path):

@@ -108,6 +108,7 @@ def test_warp_error_separates_flicker_from_motion():
     assert steady["warp_error"] < 2e-4  # motion alone costs (almost) nothing
     assert flick["warp_error"] > 10 * steady["warp_error"]
     assert flick["warp_error_ratio"] > 10
+    assert steady["chroma_warp_error"] < 0.2 and flick["chroma_warp_error_ratio"] > 10
     assert flick["psnr"] < steady["psnr"]
 
 

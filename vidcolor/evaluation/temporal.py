@@ -8,6 +8,9 @@ to a colour original. numpy/OpenCV only, no learned weights.
 - Warp error (Lai et al. 2018): frame t+1 warped onto frame t by optical flow (OpenCV DIS) computed
   on the ORIGINAL luma, pixels failing the forward-backward check or on a motion boundary left out,
   mean squared RGB error in [0, 1] over the visible pixels, averaged over the pairs.
+- Chroma warp error: the same on the Lab ab planes only (squared ab units). The output keeps the
+  source's luma, so the RGB warp error of a colorized film is mostly the luma's own (motion the
+  flow misses); this one isolates the colour flicker.
 - Chroma change: mean Lab ab distance between neighbouring frames; a seam score divides the change
   where two chunks meet by the median change between neighbouring frames of the same scene.
 
@@ -137,11 +140,13 @@ def visible_mask(fw: np.ndarray, bw: np.ndarray) -> np.ndarray:
     return ok
 
 
-def pair_warp_error(rgb_t: np.ndarray, rgb_t1: np.ndarray, fw: np.ndarray, visible: np.ndarray) -> float:
-    """Mean squared error (RGB in [0, 1]) between frame t and frame t+1 warped onto it, over the
-    visible pixels (all pixels when none is visible, as Lai et al.'s code does)."""
-    a = rgb_t.astype(np.float32) / 255.0
-    b = warp(rgb_t1.astype(np.float32) / 255.0, fw)
+def pair_warp_error(rgb_t: np.ndarray, rgb_t1: np.ndarray, fw: np.ndarray, visible: np.ndarray,
+                    scale: float = 1 / 255.0) -> float:
+    """Mean squared error (RGB in [0, 1]: ``scale`` 1/255 of uint8) between frame t and frame t+1
+    warped onto it, over the visible pixels (all pixels when none is visible, as Lai et al.'s code
+    does). With ``scale`` 1 and ab planes: the chroma-only warp error, in squared ab units."""
+    a = rgb_t.astype(np.float32) * scale
+    b = warp(rgb_t1.astype(np.float32) * scale, fw)
     sq = (a - b) ** 2
     if not visible.any():
         return float(sq.mean())
@@ -215,6 +220,8 @@ class VideoMeasures:
     chroma_change: list[float] = field(default_factory=list)  # [t]: frame t-1 -> t; [0] NaN
     warp_error: list[float] = field(default_factory=list)  # [t]: pair (t, t+1); NaN across a cut
     original_warp_error: list[float] = field(default_factory=list)
+    chroma_warp_error: list[float] = field(default_factory=list)  # the same on Lab ab only (luma left out)
+    original_chroma_warp_error: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     histograms: list[np.ndarray] = field(default_factory=list)
@@ -253,22 +260,27 @@ def measure_frames(frames: Iterable[np.ndarray], original: Iterable[np.ndarray] 
         osmall = _resize_short(orig, measure_short_side) if orig is not None else None
         y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         ab = rgb_to_ab(small)
+        oab = rgb_to_ab(osmall) if osmall is not None else None
         if prev is None:
             m.chroma_change.append(float("nan"))
         else:
-            p_rgb, p_y, p_ab, p_orig = prev
+            p_rgb, p_y, p_ab, p_orig, p_oab = prev
             m.chroma_change.append(chroma_change(p_ab, ab))
             if t in cuts:
                 m.warp_error.append(float("nan"))
+                m.chroma_warp_error.append(float("nan"))
                 if osmall is not None:
                     m.original_warp_error.append(float("nan"))
+                    m.original_chroma_warp_error.append(float("nan"))
             else:
                 fw, bw = flow(p_y, y), flow(y, p_y)
                 vis = visible_mask(fw, bw)
                 m.warp_error.append(pair_warp_error(p_rgb, small, fw, vis))
+                m.chroma_warp_error.append(pair_warp_error(p_ab, ab, fw, vis, scale=1.0))
                 if osmall is not None:
                     m.original_warp_error.append(pair_warp_error(p_orig, osmall, fw, vis))
-        prev = (small, y, ab, osmall)
+                    m.original_chroma_warp_error.append(pair_warp_error(p_oab, oab, fw, vis, scale=1.0))
+        prev = (small, y, ab, osmall, oab)
         m.frames = t + 1
     return m
 
@@ -301,6 +313,10 @@ def summarize(m: VideoMeasures, scene_starts: Sequence[int] = (0,), joins: Seque
         out["cdc_ratio"] = _ratio(out["cdc"], out["original_cdc"])
         out["original_warp_error"] = _nanmean(m.original_warp_error)
         out["warp_error_ratio"] = _ratio(out["warp_error"], out["original_warp_error"])
+        out["original_chroma_warp_error"] = _nanmean(m.original_chroma_warp_error)
+    out["chroma_warp_error"] = _nanmean(m.chroma_warp_error)
+    if m.original_chroma_warp_error:
+        out["chroma_warp_error_ratio"] = _ratio(out["chroma_warp_error"], out["original_chroma_warp_error"])
     if m.psnr:
         out["psnr"] = float(np.mean(m.psnr))
         out["ssim"] = float(np.mean(m.ssim))

@@ -39,6 +39,8 @@ def blended_chroma(store: ObjectStore, layout: RunLayout, plan: dict, index: int
             raise RuntimeError(f"chunk {c_index}: chroma has {ab.shape[0]} frames, plan says {c.ext_frames}")
         lo = me.core_start - c.ext_start
         w_arr = np.asarray(w, dtype=np.float32)
+        if not (w_arr > 0).any():  # e.g. a step ramp: this neighbour reaches no core frame of ours
+            continue
         k0, k1 = int(np.argmax(w_arr > 0)), len(w_arr) - int(np.argmax(w_arr[::-1] > 0))
         if out is None:
             out = np.zeros((me.core_frames,) + ab.shape[1:], dtype=np.float32)
