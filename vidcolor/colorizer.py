@@ -8,6 +8,7 @@ the evaluation all call ``Colorizer.predict_ab``. Models are found by a spec str
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,26 @@ class Colorizer(ABC):
 
     def preferred_batch_size(self) -> int:
         return 8
+
+    def set_temporal_attention(self, on: bool) -> None:
+        """Off: every frame is predicted from itself alone (frame by frame). An image model has
+        nothing to turn off."""
+        if not on:
+            self.temporal_context = 0
+
+    def predict_sequence(self, lightness: np.ndarray, batch_size: int,
+                         context: FrameContext = FrameContext()) -> Iterator[tuple[int, np.ndarray]]:
+        """ab of consecutive frames of ONE scene, batch by batch: yields (first frame, ab of
+        ``batch_size`` frames or fewer). Each batch is given ``temporal_context`` extra frames on
+        each side, so batch edges are seamless. A model may compute those neighbours once instead
+        (GanColorizer does); the result is the same."""
+        n = lightness.shape[0]
+        ctx = max(0, int(self.temporal_context))
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            s0, e0 = max(0, s - ctx), min(n, e + ctx)
+            ab = self.predict_ab(lightness[s0:e0], FrameContext(context.chunk_index, context.first_frame + s0))
+            yield s, ab[s - s0 : e - s0]
 
     def set_palette(self, palette, strength: float = 1.0) -> None:
         """Lean towards a reference palette's colours (``vidcolor.palette.Palette``) from now on;

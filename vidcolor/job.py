@@ -96,6 +96,8 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
         raise BadInputError("--model", str(e)) from None
     if palette is not None and model.palette_refusal:
         raise BadInputError("--reference", model.palette_refusal)
+    if not 0 <= chroma.stabilize_strength < 1:
+        raise BadInputError("--stabilize-strength", f"{chroma.stabilize_strength} is outside 0-1 (1 excluded)")
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:

@@ -63,19 +63,30 @@ def make_chunk(index: int, scene: int, cs: int, ce: int, scene_start: int, scene
     return Chunk(index, scene, cs, ce, max(scene_start, cs - overlap), min(scene_end, ce + overlap))
 
 
-def blend_weight(chunk: Chunk, frame: int, overlap: int, first_in_scene: bool, last_in_scene: bool) -> float:
-    """Unnormalised weight of ``chunk``'s prediction at ``frame``: a linear ramp over the 2K frames
-    around each boundary it shares with a neighbour in its scene, 1 inside its core, 0 outside its
-    extended range. Neighbours' ramps sum to 1 at every frame of an overlap."""
+# Shapes of the blend ramp r in [0, 1] -> weight; each satisfies f(r) + f(1 - r) = 1, so the two
+# neighbours' weights sum to 1 across an overlap. Linear is the pipeline's; docs/temporal.md compares.
+RAMPS = {
+    "linear": lambda r: r,
+    "cosine": lambda r: 0.5 - 0.5 * math.cos(math.pi * r),
+    "step": lambda r: 1.0 if r > 0.5 else 0.0,  # no blend: a hard switch at the boundary
+}
+
+
+def blend_weight(chunk: Chunk, frame: int, overlap: int, first_in_scene: bool, last_in_scene: bool,
+                 ramp: str = "linear") -> float:
+    """Unnormalised weight of ``chunk``'s prediction at ``frame``: a ramp (linear by default) over
+    the 2K frames around each boundary it shares with a neighbour in its scene, 1 inside its core, 0
+    outside its extended range. Neighbours' ramps sum to 1 at every frame of an overlap."""
     if not (chunk.ext_start <= frame < chunk.ext_end):
         return 0.0
     if overlap <= 0:
         return 1.0 if chunk.core_start <= frame < chunk.core_end else 0.0
+    shape = RAMPS[ramp]
     w = 1.0
     if not first_in_scene:
-        w *= min(1.0, max(0.0, (frame - (chunk.core_start - overlap) + 0.5) / (2 * overlap)))
+        w *= shape(min(1.0, max(0.0, (frame - (chunk.core_start - overlap) + 0.5) / (2 * overlap))))
     if not last_in_scene:
-        w *= min(1.0, max(0.0, ((chunk.core_end + overlap) - frame - 0.5) / (2 * overlap)))
+        w *= shape(min(1.0, max(0.0, ((chunk.core_end + overlap) - frame - 0.5) / (2 * overlap))))
     return w
 
 
@@ -88,14 +99,14 @@ def contributors(chunks: list[Chunk], index: int) -> list[Chunk]:
     ]
 
 
-def frame_weights(chunks: list[Chunk], index: int, overlap: int) -> dict[int, list[float]]:
+def frame_weights(chunks: list[Chunk], index: int, overlap: int, ramp: str = "linear") -> dict[int, list[float]]:
     """For each contributor of chunk ``index``: normalised weights over its core frames."""
     me = chunks[index]
     scene_chunks = [c for c in chunks if c.scene == me.scene]
     first, last = scene_chunks[0].index, scene_chunks[-1].index
     contrib = contributors(chunks, index)
     raw = {
-        c.index: [blend_weight(c, f, overlap, c.index == first, c.index == last) for f in range(me.core_start, me.core_end)]
+        c.index: [blend_weight(c, f, overlap, c.index == first, c.index == last, ramp) for f in range(me.core_start, me.core_end)]
         for c in contrib
     }
     out = {c: [0.0] * me.core_frames for c in raw}

@@ -178,7 +178,8 @@ class Run:
         from vidcolor.executor.ray_pool import ActorSpec
 
         chroma = self.job.chroma
-        return ActorSpec(chroma.model, execution.batch_size, chroma.palette, chroma.palette_strength)
+        return ActorSpec(chroma.model, execution.batch_size, chroma.palette, chroma.palette_strength,
+                         chroma.temporal_attention, chroma.stabilizer_strength)
 
     def chunk_task(self, chunk):
         from vidcolor.executor.ray_pool import ChunkTask
@@ -209,6 +210,9 @@ class Run:
                                  job.info)
         self.add_timing("concat_mux", time.time() - t0)
         self.add_timing("stitch_chunk_seconds", sum(s.get("seconds", 0.0) for s in segments))
+        from vidcolor.report import run_temporal_summary
+
+        self.record.current.summary["temporal"] = run_temporal_summary(self.store, self.layout, plan)  # CDC, seams
         started = self.record.current.started_at
         self._finish("succeeded", output=job.output_uri, wall_seconds=round(time.time() - started, 3))
         return {**result, "run_id": job.run_id}

@@ -21,6 +21,9 @@ class ChromaSettings:
     min_scene_frames: int = 8
     palette: str = ""  # a reference palette (vidcolor.palette.Palette.to_text()); "" = none
     palette_strength: float = 1.0  # how hard the model leans towards it (0 = not at all)
+    temporal_attention: bool = True  # the model sees neighbouring frames of the scene (False: frame by frame)
+    stabilize: bool = True  # flow-guided chroma stabiliser (vidcolor.stabilize) on each chunk
+    stabilize_strength: float = 0.97  # its weight on the flow-carried chroma where the flow is trusted (0-1)
 
     def key(self, model_identity: str) -> dict:
         d = asdict(self)
@@ -28,7 +31,14 @@ class ChromaSettings:
         if not self.palette or self.palette_strength == 0:
             # without a reference the chroma is what it was before palettes existed: same run id
             del d["palette"], d["palette_strength"]
+        if not self.stabilize:
+            del d["stabilize_strength"]
         return d
+
+    @property
+    def stabilizer_strength(self) -> float:
+        """What the actors apply: 0 = no stabiliser."""
+        return self.stabilize_strength if self.stabilize else 0.0
 
 
 @dataclass(frozen=True)

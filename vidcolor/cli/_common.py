@@ -45,6 +45,9 @@ class Opt:
     render_size = typer.Option(256, "--render-size", help="Short side, in pixels, of the frames the model sees; chroma is upsampled to full size.")
     max_chunk_frames = typer.Option(240, "--max-chunk-frames", help="Longest chunk (core frames); chunks also end at every hard cut.")
     overlap_frames = typer.Option(8, "--overlap-frames", help="Frames colorized twice on each side of a chunk boundary inside a scene, then blended.")
+    temporal_attention = typer.Option(True, "--temporal-attention/--no-temporal-attention", help="Let the model see the neighbouring frames of the same scene (off: frame by frame).")
+    stabilize = typer.Option(True, "--stabilize/--no-stabilize", help="Flow-guided chroma stabiliser: colours follow the film's motion instead of flickering.")
+    stabilize_strength = typer.Option(0.97, "--stabilize-strength", help="How strongly colours are carried along the motion where it is trusted: 0-1.")
     reference = typer.Option(None, "--reference", help=REFERENCE_HELP)
     reference_strength = typer.Option(1.0, "--reference-strength", help=REFERENCE_STRENGTH_HELP)
     codec = typer.Option("h264", "--codec", help=codec_help())
@@ -55,7 +58,8 @@ class Opt:
 
 
 def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, reference, reference_strength, codec, crf,
-                 workers, gpus_per_worker, cpus_per_worker, stitch_parallelism, max_attempts):
+                 workers, gpus_per_worker, cpus_per_worker, stitch_parallelism, max_attempts, temporal_attention=True,
+                 stabilize=True, stabilize_strength=0.97):
     """(ChromaSettings, EncodeSettings, ExecutionSettings) of the shared options. The palette,
     not the file, is the setting: the run id then follows the colours, and no Ray node needs to
     see the reference photo."""
@@ -63,7 +67,9 @@ def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, refere
 
     palette = reference_palette(reference, reference_strength).to_text() if reference else ""
     chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
-                            overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength)
+                            overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength,
+                            temporal_attention=temporal_attention, stabilize=stabilize,
+                            stabilize_strength=stabilize_strength)
     execution = ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                                   stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
     return chroma, EncodeSettings(codec=codec, crf=crf), execution

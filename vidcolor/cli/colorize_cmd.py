@@ -22,6 +22,9 @@ def colorize(
     render_size: int = Opt.render_size,
     max_chunk_frames: int = Opt.max_chunk_frames,
     overlap_frames: int = Opt.overlap_frames,
+    temporal_attention: bool = Opt.temporal_attention,
+    stabilize: bool = Opt.stabilize,
+    stabilize_strength: float = Opt.stabilize_strength,
     reference: Optional[str] = Opt.reference,
     reference_strength: float = Opt.reference_strength,
     codec: str = Opt.codec,
@@ -38,7 +41,8 @@ def colorize(
             model=model, render_size=render_size, max_chunk_frames=max_chunk_frames, overlap_frames=overlap_frames,
             reference=reference, reference_strength=reference_strength, codec=codec, crf=crf, workers=workers,
             gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
-            stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
+            stitch_parallelism=stitch_parallelism, max_attempts=max_attempts, temporal_attention=temporal_attention,
+            stabilize=stabilize, stabilize_strength=stabilize_strength)
         from vidcolor.job import prepare_job
 
         # Checked once, before Prefect and Ray start: bad input costs milliseconds, not a cluster.

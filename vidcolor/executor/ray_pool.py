@@ -33,6 +33,8 @@ class ActorSpec:
     batch_size: int = 0  # 0 = the colorizer's preferred_batch_size()
     palette: str = ""
     palette_strength: float = 1.0
+    temporal_attention: bool = True  # False: frame by frame
+    stabilize_strength: float = 0.0  # the flow-guided chroma stabiliser's strength; 0 = off
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,12 @@ class ColorizerActor:
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
+        from vidcolor.stabilize import StabilizerParams
+
         self.colorizer = load_colorizer(spec.model_spec, device=device, palette=spec.palette,
                                         palette_strength=spec.palette_strength)
+        self.colorizer.set_temporal_attention(spec.temporal_attention)
+        self.stabilizer = StabilizerParams(strength=spec.stabilize_strength) if spec.stabilize_strength > 0 else None
         self.batch_size = spec.batch_size or self.colorizer.preferred_batch_size()
         self.inference_lock = threading.Lock()  # one inference at a time; I/O of the other overlaps
         self.stores: dict[str, object] = {}
@@ -97,6 +103,7 @@ class ColorizerActor:
         return colorize_chunk(
             self._store(task.store_uri), RunLayout(task.run_id), task.chunk, self.colorizer, task.full_range,
             batch_size=self.batch_size, inference_lock=self.inference_lock, worker=self.name,
+            stabilizer=self.stabilizer,
         )
 
 

@@ -75,3 +75,19 @@ def iter_luma(path: str, start_pts: int | None = None, first_index: int = 0) -> 
             raise BadInputError(str(path), f"is truncated or corrupt at frame {index} ({e.strerror})") from None
     finally:
         container.close()
+
+
+def iter_rgb(path: str) -> Iterator[np.ndarray]:
+    """Frames in presentation order as (H, W, 3) uint8 RGB (for measuring, not for the pipeline,
+    which never leaves the source's own luma)."""
+    container, stream = open_video(path)
+    try:
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                index += 1
+        except av.error.InvalidDataError as e:
+            raise BadInputError(str(path), f"is truncated or corrupt at frame {index} ({e.strerror})") from None
+    finally:
+        container.close()

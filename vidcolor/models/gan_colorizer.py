@@ -90,14 +90,46 @@ class GanColorizer(Colorizer):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"render size {w}x{h} is not a multiple of {self.size_multiple}")
         with torch.inference_mode():
-            x = torch.from_numpy(L).to(self.device, self.dtype)[:, None]
-            if self.device == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            ab = self.generator(x, logit_bias=self.logit_bias) * self.chroma_gain
+            ab = self.generator(self._tensor(L), radius=self.temporal_context, logit_bias=self.logit_bias) * self.chroma_gain
         return ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def preferred_batch_size(self) -> int:
         return 8
+
+    def set_temporal_attention(self, on: bool) -> None:
+        self.temporal_context = self.generator.temporal_radius if on else 0
+
+    def predict_sequence(self, lightness: np.ndarray, batch_size: int,
+                         context: FrameContext = FrameContext()):
+        """As ``Colorizer.predict_sequence`` (the same numbers), but the per-frame part of the
+        network runs once per frame: the neighbours a batch's temporal block needs are kept from
+        (or computed ahead for) the batches around it, so temporal attention costs no extra frames."""
+        L = np.asarray(lightness, dtype=np.float32)
+        n, h, w = L.shape
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(f"render size {w}x{h} is not a multiple of {self.size_multiple}")
+        r = max(0, int(self.temporal_context))
+        gen = self.generator
+        feats: dict[int, tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}  # frame -> (x, skips)
+        with torch.inference_mode():
+            for s in range(0, n, batch_size):
+                e = min(n, s + batch_size)
+                lo, hi = max(0, s - r), min(n, e + r)
+                todo = [k for k in range(lo, hi) if k not in feats]
+                if todo:
+                    x_new, skips_new = gen.per_frame(self._tensor(L[todo[0] : todo[-1] + 1]))
+                    for j, k in enumerate(todo):
+                        feats[k] = (x_new[j : j + 1], tuple(f[j : j + 1] for f in skips_new))
+                x = gen.temporal32(torch.cat([feats[k][0] for k in range(lo, hi)]), r)[s - lo : e - lo]
+                skips = tuple(torch.cat([feats[k][1][i] for k in range(s, e)]) for i in range(4))
+                ab = gen.decode(x, skips, self._tensor(L[s:e]), logit_bias=self.logit_bias) * self.chroma_gain
+                yield s, ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
+                for k in [k for k in feats if k < e - r]:
+                    del feats[k]
+
+    def _tensor(self, L: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(L)).to(self.device, self.dtype)[:, None]
+        return x.contiguous(memory_format=torch.channels_last) if self.device == "cpu" else x
 
     def set_palette(self, palette, strength: float = 1.0) -> None:
         """Bayes with an image-level prior: p(ab | pixel, palette) ~ p(ab | pixel) x (h / prior)^strength,

@@ -226,12 +226,25 @@ class Generator(nn.Module):
         is added to its logits before decoding. With
         ``return_logits`` (bins head) returns (ab, logits at 1/bins_stride resolution)."""
         r = self.temporal_radius if radius is None else radius
+        x, skips = self.per_frame(lightness)
+        x = self.temporal32(x, r, clips)
+        return self.decode(x, skips, lightness, temperature, return_logits, prior_correction, logit_bias)
+
+    def per_frame(self, lightness: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Everything before the temporal block, which depends on each frame alone: the 1/32
+        features and the encoder skips (f2, f4, f8, f16). Inference computes it once per frame and
+        lets the temporal block see neighbours from the batches around (see GanColorizer)."""
         (f2, f4, f8, f16, f32), pooled = self.encode(lightness)
         x = self.bottleneck(f32)
         if pooled is not None:
             x = x + self.global_fuse(pooled)[:, :, None, None]
-        x = self.self_attn(x)
-        x = self.temporal32(x, r, clips)
+        return self.self_attn(x), (f2, f4, f8, f16)
+
+    def decode(self, x: torch.Tensor, skips: tuple[torch.Tensor, ...], lightness: torch.Tensor,
+               temperature: float | None = None, return_logits: bool = False,
+               prior_correction: float | None = None, logit_bias: torch.Tensor | None = None):
+        """Everything after the temporal block (per frame again)."""
+        f2, f4, f8, f16 = skips
         x = self.up16(x, f16)
         x = self.up8(x, f8)
         x = self.up4(x, f4)

@@ -1,7 +1,8 @@
 """Colorize one chunk: its render-size luma in, its predicted chroma (ab) out.
 
 The same library call serves the Ray actor (a chunk) and tests (directly). Temporal models see
-``temporal_context`` extra frames around every batch, so batch edges inside a chunk are seamless.
+``temporal_context`` extra frames around every batch, so batch edges inside a chunk are seamless;
+the flow-guided stabiliser (vidcolor.stabilize) then smooths the chunk's chroma along its luma's motion.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from vidcolor.color import luma_to_lightness
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.plan import Chunk
 from vidcolor.state import RunLayout, pack_array, unpack_array, write_chunk_done
+from vidcolor.stabilize import StabilizerParams, stabilize_ab
 from vidcolor.store import ObjectStore
 
 
@@ -24,15 +26,11 @@ def quantize_ab(ab: np.ndarray) -> np.ndarray:
 
 
 def predict_chunk_ab(colorizer: Colorizer, luma: np.ndarray, full_range: bool, chunk: Chunk, batch_size: int) -> np.ndarray:
+    """int8 ab of the chunk's extended range: one scene, so temporal context never crosses a cut."""
     lightness = luma_to_lightness(luma, full_range=full_range)
-    n = lightness.shape[0]
-    ctx = max(0, int(colorizer.temporal_context))
     out = np.empty(lightness.shape + (2,), dtype=np.int8)
-    for s in range(0, n, batch_size):
-        e = min(n, s + batch_size)
-        s0, e0 = max(0, s - ctx), min(n, e + ctx)
-        ab = colorizer.predict_ab(lightness[s0:e0], FrameContext(chunk.index, chunk.ext_start + s0))
-        out[s:e] = quantize_ab(ab[s - s0 : e - s0])
+    for s, ab in colorizer.predict_sequence(lightness, batch_size, FrameContext(chunk.index, chunk.ext_start)):
+        out[s : s + ab.shape[0]] = quantize_ab(ab)
     return out
 
 
@@ -50,6 +48,7 @@ def colorize_chunk(
     luma: np.ndarray | None = None,
     worker: str = "",
     inference_lock=None,
+    stabilizer: StabilizerParams | None = None,
 ) -> dict:
     """Predict and store one chunk's chroma, then its done-marker. Idempotent."""
     t0 = time.time()
@@ -60,8 +59,11 @@ def colorize_chunk(
     with inference_lock or contextlib.nullcontext():
         ab = predict_chunk_ab(colorizer, luma, full_range, chunk, batch_size)
     t1 = time.time()
+    if stabilizer is not None:  # outside the lock: the other chunk's inference runs meanwhile
+        ab = quantize_ab(stabilize_ab(luma, ab, stabilizer))
     write_chunk_done(
         store, layout, chunk.index, pack_array(ab=ab), chunk.ext_frames,
-        {"model": colorizer.identity, "worker": worker, "infer_seconds": round(t1 - t0, 3)},
+        {"model": colorizer.identity, "worker": worker, "infer_seconds": round(t1 - t0, 3),
+         "stabilize_seconds": round(time.time() - t1, 3)},
     )
     return {"chunk": chunk.index, "frames": chunk.ext_frames, "seconds": round(time.time() - t0, 3)}

@@ -18,17 +18,17 @@ import numpy as np
 from vidcolor.color import chroma_from_lab, luma_to_lightness
 from vidcolor.media.encode import SegmentEncoder
 from vidcolor.media.luma import iter_luma
-from vidcolor.plan import Plan, frame_weights
+from vidcolor.plan import Chunk, Plan, frame_weights
 from vidcolor.settings import EncodeSettings
 from vidcolor.state import RunLayout, load_frame_table, unpack_array, write_segment_done
 from vidcolor.store import ObjectStore
 
 
-def blended_chroma(store: ObjectStore, layout: RunLayout, plan: Plan, index: int) -> np.ndarray:
+def blended_chroma(store: ObjectStore, layout: RunLayout, chunks: list[Chunk], overlap: int, index: int,
+                   ramp: str = "linear") -> np.ndarray:
     """(core_frames, h, w, 2) float32 ab of chunk ``index`` after overlap blending."""
-    chunks = list(plan.chunks)
     me = chunks[index]
-    weights = frame_weights(chunks, index, plan.overlap)
+    weights = frame_weights(chunks, index, overlap, ramp)
     out = None
     for c_index, w in weights.items():
         c = chunks[c_index]
@@ -37,6 +37,8 @@ def blended_chroma(store: ObjectStore, layout: RunLayout, plan: Plan, index: int
             raise RuntimeError(f"chunk {c_index}: chroma has {ab.shape[0]} frames, plan says {c.ext_frames}")
         lo = me.core_start - c.ext_start
         w_arr = np.asarray(w, dtype=np.float32)
+        if not (w_arr > 0).any():  # e.g. a step ramp: this neighbour reaches no core frame of ours
+            continue
         k0, k1 = int(np.argmax(w_arr > 0)), len(w_arr) - int(np.argmax(w_arr[::-1] > 0))
         if out is None:
             out = np.zeros((me.core_frames,) + ab.shape[1:], dtype=np.float32)
@@ -59,7 +61,7 @@ def stitch_chunk(
     t0 = time.time()
     info = plan.video
     me = plan.chunks[index]
-    ab = blended_chroma(store, layout, plan, index)
+    ab = blended_chroma(store, layout, list(plan.chunks), plan.overlap, index)
     table = load_frame_table(store, layout).slice(me.core_start, me.core_frames).to_pydict()
     pts_list, dur_list = table["pts"], table["duration"]
     cw, ch = info.width // 2, info.height // 2

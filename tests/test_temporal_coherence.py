@@ -1,0 +1,158 @@
+"""Temporal coherence in the product: the model's temporal context (never across a cut) and the
+flow-guided chroma stabiliser."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vidcolor.colorizer import Colorizer, FrameContext
+from vidcolor.errors import BadInputError
+from vidcolor.plan import chunks_for_scenes
+from vidcolor.job import make_run_id
+from vidcolor.settings import ChromaSettings
+from vidcolor.stabilize import StabilizerParams, stabilize_ab
+from vidcolor.stages.colorize import predict_chunk_ab
+
+H, W = 64, 96
+
+
+def texture(seed=0, h=H, w=W + 80):
+    rng = np.random.default_rng(seed)
+    x = cv2.resize(rng.random((h // 4, w // 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    x = cv2.GaussianBlur(x, (0, 0), 1.5)
+    return np.clip((x - x.min()) / (x.max() - x.min()) * 180 + 40, 0, 255).astype(np.uint8)
+
+
+def pan(n, step=2, seed=0):
+    tex = texture(seed)
+    return np.stack([tex[:, k * step : k * step + W] for k in range(n)])
+
+
+def ab_of(luma):
+    """A 'true' chroma that is a function of the content, so it moves with it."""
+    y = luma.astype(np.float32) / 255
+    return np.stack([60 * y - 30, 30 - 60 * y], axis=-1)
+
+
+# --- the model's temporal context -----------------------------------------------------------
+
+class RecordingColorizer(Colorizer):
+    identity = "test:recording"
+    temporal_context = 2
+
+    def __init__(self):
+        self.seen: list[tuple[int, int]] = []
+
+    def predict_ab(self, lightness, context=FrameContext()):
+        self.seen.append((context.first_frame, context.first_frame + lightness.shape[0]))
+        return np.zeros(lightness.shape + (2,), np.float32)
+
+
+def test_temporal_context_stays_inside_the_chunk_scene_and_uses_the_overlap():
+    scene_starts, total = [0, 30], 75
+    chunks = chunks_for_scenes(scene_starts, total, max_frames=12, overlap=4)
+    bounds = scene_starts + [total]
+    for c in chunks:
+        colorizer = RecordingColorizer()
+        predict_chunk_ab(colorizer, np.zeros((c.ext_frames, 8, 8), np.uint8), False, c, batch_size=5)
+        lo, hi = bounds[c.scene], bounds[c.scene + 1]
+        assert all(lo <= a and b <= hi for a, b in colorizer.seen), (c, colorizer.seen)
+        assert all(c.ext_start <= a and b <= c.ext_end for a, b in colorizer.seen)
+        # the first core frame sees its neighbours before it when the chunk has an overlap there
+        first = next(s for s in colorizer.seen if s[0] <= c.core_start < s[1])
+        assert first[0] <= max(c.ext_start, c.core_start - 2)
+    # the plan itself never lets an extended range cross a cut
+    assert all(bounds[c.scene] <= c.ext_start and c.ext_end <= bounds[c.scene + 1] for c in chunks)
+
+
+def test_temporal_attention_off_is_frame_by_frame():
+    recording = RecordingColorizer()
+    recording.set_temporal_attention(False)
+    list(recording.predict_sequence(np.zeros((12, 8, 8), np.float32), 5))
+    assert recording.seen == [(0, 5), (5, 10), (10, 12)]  # no neighbours beyond the batch
+
+
+@pytest.fixture(scope="module")
+def gan():
+    from vidcolor.colorizers import load_colorizer
+
+    return load_colorizer("default", device="cpu")
+
+
+def test_gan_sequence_matches_the_generic_context_loop_and_off_matches_single_frames(gan):
+    rng = np.random.default_rng(0)
+    L = (cv2.GaussianBlur(rng.random((11, H, W)).astype(np.float32), (0, 0), 2) * 100).astype(np.float32)
+    gan.set_temporal_attention(True)
+    assert gan.temporal_context == 1
+    fast = np.concatenate([ab for _, ab in gan.predict_sequence(L, 4)])
+    generic = np.concatenate([ab for _, ab in Colorizer.predict_sequence(gan, L, 4)])
+    np.testing.assert_allclose(fast, generic, atol=1e-4)  # every frame's encoder ran once, same numbers
+    gan.set_temporal_attention(False)
+    try:
+        off = np.concatenate([ab for _, ab in gan.predict_sequence(L, 4)])
+        single = np.concatenate([gan.predict_ab(L[k : k + 1]) for k in range(len(L))])
+    finally:
+        gan.set_temporal_attention(True)
+    np.testing.assert_allclose(off, single, atol=1e-3)
+    assert np.abs(off - fast).max() > 0.1  # the neighbours do change the prediction
+
+
+# --- the stabiliser -------------------------------------------------------------------------
+
+def test_stabiliser_removes_flicker_and_follows_motion():
+    luma = pan(16)
+    truth = ab_of(luma)
+    rng = np.random.default_rng(3)
+    flicker = truth + rng.normal(0, 6, size=(16, 1, 1, 2)).astype(np.float32)  # a colour cast per frame
+    out = stabilize_ab(luma, flicker)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+
+    def frame_to_frame(ab):
+        return np.abs(np.diff(ab[inner].mean(axis=(1, 2)), axis=0)).mean()
+
+    assert frame_to_frame(out) < 0.35 * frame_to_frame(flicker)
+    # colours moved with the content: closer to the truth than the flickering input, not smeared
+    assert np.abs(out - truth)[inner].mean() < 0.6 * np.abs(flicker - truth)[inner].mean()
+
+
+def test_stabiliser_keeps_new_content_its_own_colour():
+    # a static scene whose right half turns into something else at frame 6 (luma and colour change)
+    luma = np.repeat(texture(1)[None, :, :W], 12, axis=0)
+    luma[6:, :, W // 2 :] = texture(2)[:, : W // 2] // 3
+    ab = np.zeros(luma.shape + (2,), np.float32)
+    ab[:6, :, W // 2 :] = [30, -30]
+    ab[6:, :, W // 2 :] = [-30, 30]
+    out = stabilize_ab(luma, ab)
+    core = (slice(8, -8), slice(W // 2 + 8, -8))
+    assert np.abs(out[2][core] - [30, -30]).mean() < 3  # nothing of the later colour leaks back
+    assert np.abs(out[9][core] - [-30, 30]).mean() < 3  # nor the earlier one forward
+    assert np.abs(out[:, 8:-8, 8 : W // 2 - 8]).max() < 1  # the unchanged half stays as it was
+
+
+def test_stabiliser_leaves_steady_input_and_strength_zero_alone():
+    luma = pan(6)
+    ab = ab_of(luma)
+    assert np.array_equal(stabilize_ab(luma, ab, StabilizerParams(strength=0)), ab)
+    const = np.full(luma.shape + (2,), 7.0, np.float32)
+    np.testing.assert_allclose(stabilize_ab(luma, const), const, atol=0.05)  # (cv2.remap rounds its weights)
+    with pytest.raises(ValueError, match="frames"):
+        stabilize_ab(luma[:5], ab)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+def test_temporal_settings_change_the_run_id_and_are_checked():
+    from vidcolor.job import check_settings
+    from vidcolor.settings import EncodeSettings
+
+    ids = {make_run_id("fp", s.key("m")) for s in (
+        ChromaSettings(), ChromaSettings(stabilize=False), ChromaSettings(temporal_attention=False),
+        ChromaSettings(stabilize_strength=0.5))}
+    assert len(ids) == 4
+    # without the stabiliser its strength is irrelevant
+    assert ChromaSettings(stabilize=False, stabilize_strength=0.5).key("m") == ChromaSettings(stabilize=False).key("m")
+    assert ChromaSettings(stabilize=False).stabilizer_strength == 0
+    with pytest.raises(BadInputError, match="--stabilize-strength"):
+        check_settings(ChromaSettings(model="test:luma-ramp", stabilize_strength=1.5), EncodeSettings())
