@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings, start_services
 from vidcolor.errors import BadInputError, VidcolorError
 
 
@@ -54,9 +54,8 @@ def batch(
         list_source(source)  # a missing folder or a bad manifest: one line, before Ray and Prefect start
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
-        from vidcolor.executor.ray_runtime import ensure_ray
 
-        ensure_ray(workers * cpus_per_worker)  # from the main thread, as colorize does
+        start_services(workers * cpus_per_worker)
         with RichProgress() as bar:
             progress.set_sink(bar)
             result = colorize_archive(source if len(source) > 1 else source[0], output, suffix=suffix, chroma=chroma,
