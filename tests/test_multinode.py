@@ -17,7 +17,9 @@ import pytest
 from conftest import VENV_BIN, free_port, run_cli
 
 pytestmark = pytest.mark.slow
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a throwaway cluster on loopback
+# A throwaway cluster on loopback. conftest's RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which keeps a local Ray on
+# loopback) makes `ray start --address` refuse to join a second node, so the nodes here set it to 1.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
 
 
 def start_node(args: list[str], temp_dir: str | None = None) -> subprocess.Popen:

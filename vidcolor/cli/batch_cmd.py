@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -56,7 +58,8 @@ def batch(
         from vidcolor import progress
 
         start_services(workers * cpus_per_worker)
-        with RichProgress() as bar:
+        # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
+        with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):
             progress.set_sink(bar)
             result = colorize_archive(source if len(source) > 1 else source[0], output, suffix=suffix, chroma=chroma,
                                       encode=encode, execution=execution, store_uri=store,

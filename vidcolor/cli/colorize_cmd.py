@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from typing import Optional
 
 import typer
@@ -48,7 +50,8 @@ def colorize(
 
         start_services(workers * cpus_per_worker)
 
-        with RichProgress() as bar:
+        # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
+        with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):
             progress.set_sink(bar)
             result = run_colorize_film(input, output, chroma, encode, execution, store, job=job)
     except VidcolorError as e:
