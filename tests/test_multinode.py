@@ -17,7 +17,9 @@ import pytest
 from conftest import VENV_BIN, free_port, run_cli
 
 pytestmark = pytest.mark.slow
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # a throwaway cluster on loopback
+# A throwaway cluster on loopback. conftest's RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (which keeps a local Ray on
+# loopback) makes `ray start --address` refuse to join a second node, so the nodes here set it to 1.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
 
 
 def start_node(args: list[str], temp_dir: str | None = None) -> subprocess.Popen:
@@ -40,12 +42,16 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
             pass
 
 
-def wait_for_gpus(address: str, gpus: float, timeout: float = 120) -> None:
-    code = ("import ray,time,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); t=time.time()\n"
-            "while ray.cluster_resources().get('GPU',0) < float(sys.argv[2]) and time.time()-t < 110: time.sleep(0.5)\n"
-            "sys.exit(0 if ray.cluster_resources().get('GPU',0) >= float(sys.argv[2]) else 1)")
-    subprocess.run([str(VENV_BIN / "python"), "-c", code, address, str(gpus)], env={**os.environ, **RAY_ENV},
-                   timeout=timeout, check=True, capture_output=True)
+def wait_for_gpus(address: str, gpus: float, timeout: float = 240) -> None:
+    """Until the cluster reports ``gpus`` GPUs (a node joining takes a while on a busy machine)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = subprocess.run([str(VENV_BIN / "ray"), "status", "--address", address], env={**os.environ, **RAY_ENV},
+                                capture_output=True, text=True, timeout=120)
+        if f"/{gpus:.1f} GPU" in status.stdout:
+            return
+        time.sleep(2)
+    pytest.fail(f"the Ray cluster at {address} never reported {gpus} GPU")
 
 
 def test_batch_on_two_nodes_survives_losing_the_gpu_node(film_mp4, tmp_path, s3_server, prefect_server):

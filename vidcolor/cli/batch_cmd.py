@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings, start_services
 from vidcolor.errors import BadInputError, VidcolorError
 
 
@@ -58,10 +60,10 @@ def batch(
         list_source(source)  # a missing folder or a bad manifest: one line, before Ray and Prefect start
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
-        from vidcolor.executor.ray_runtime import ensure_ray
 
-        ensure_ray(workers * cpus_per_worker)  # from the main thread, as colorize does
-        with RichProgress() as bar:
+        start_services(workers * cpus_per_worker)
+        # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
+        with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):
             progress.set_sink(bar)
             result = colorize_archive(source if len(source) > 1 else source[0], output, suffix=suffix, chroma=chroma,
                                       encode=encode, execution=execution, store_uri=store,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings, start_services
 from vidcolor.errors import VidcolorError
 
 
@@ -49,12 +51,11 @@ def colorize(
         job = prepare_job(input, output, chroma, encode, store)
         from flows.colorize_film import run_colorize_film
         from vidcolor import progress
-        from vidcolor.executor.ray_runtime import ensure_ray
 
-        # Connect (or start local Ray) from the main thread; Prefect runs tasks in worker threads.
-        ensure_ray(workers * cpus_per_worker)
+        start_services(workers * cpus_per_worker)
 
-        with RichProgress() as bar:
+        # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
+        with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):
             progress.set_sink(bar)
             result = run_colorize_film(input, output, chroma, encode, execution, store, job=job)
     except VidcolorError as e:
