@@ -49,12 +49,15 @@ class Job:
         return self.encode.key()
 
 
-def fingerprint_file(path: str | os.PathLike, full_below: int = 256 << 20) -> str:
-    """Content fingerprint of the input: the whole file below 256 MiB; above, its size plus 64
-    evenly spaced 1 MiB blocks (first and last included), so a film of 50 GB is fingerprinted in
-    well under a second yet any re-encode or truncation changes it."""
+def fingerprint_file(path: str | os.PathLike, info: VideoInfo | None = None, full_below: int = 256 << 20) -> str:
+    """Content fingerprint of the input, from the very file the decoder opens (both by exact path):
+    the whole file below 256 MiB; above, its size plus 64 evenly spaced 1 MiB blocks (first and
+    last included), so a film of 50 GB is fingerprinted in well under a second yet any re-encode or
+    truncation changes it. A sampled fingerprint also covers the file's mtime and the probe's
+    stream summary (``info``), so an edit between the samples that keeps the size still counts."""
     p = Path(path)
-    size = p.stat().st_size
+    st = p.stat()
+    size = st.st_size
     h = hashlib.sha256(f"size={size};".encode())
     with open(p, "rb") as f:
         if size <= full_below:
@@ -65,7 +68,17 @@ def fingerprint_file(path: str | os.PathLike, full_below: int = 256 << 20) -> st
             for k in range(n):
                 f.seek(k * (size - _SAMPLE_BLOCK) // (n - 1))
                 h.update(f.read(_SAMPLE_BLOCK))
+            h.update(f"mtime_ns={st.st_mtime_ns};".encode())
+            if info is not None:
+                h.update(json.dumps(stream_summary(info), sort_keys=True).encode())
     return h.hexdigest()
+
+
+def stream_summary(info: VideoInfo) -> dict:
+    """What the probe says the film is, without where it lies."""
+    d = info.to_dict()
+    d.pop("path")
+    return d
 
 
 def make_run_id(input_fingerprint: str, chroma_key: dict) -> str:
@@ -182,14 +195,15 @@ def prepare_job(
     if not is_s3_uri(input_uri):
         check_readable_file(input_uri)
     check_output(output_uri, input_uri, encode.codec)
-    source_path = stage_input(input_uri, cache_root())
+    # absolute: the path is what the decoder opens, whatever the working folder of a later task
+    source_path = os.path.abspath(stage_input(input_uri, cache_root()))
     info = probe_video(source_path)
     suffix = output_suffix(output_uri)
     if info.rotation and suffix not in ROTATION_CONTAINERS:
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
                                         f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
-    fingerprint = fingerprint_file(source_path)
+    fingerprint = fingerprint_file(source_path, info)
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,

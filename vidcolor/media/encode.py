@@ -11,6 +11,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from vidcolor.media.paths import ff_url
 from vidcolor.media.probe import VideoInfo
 from vidcolor.media.codecs import CODECS, encoder_options
 from vidcolor.settings import EncodeSettings
@@ -26,7 +27,7 @@ class SegmentEncoder:
         self.info = info
         self.pix_fmt = pix_fmt
         self.time_base = Fraction(info.time_base)
-        self.container = av.open(path, "w", format="nut")
+        self.container = av.open(ff_url(path), "w", format="nut")
         stream = self.container.add_stream(encoder, rate=Fraction(info.frame_rate))
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = pix_fmt

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from vidcolor.errors import BadInputError
+from vidcolor.media.paths import AV_INPUT_OPTIONS, ff_url
 
 # 8-bit formats whose first plane is the luma plane as stored.
 _Y_FIRST_8BIT = {
@@ -39,7 +40,7 @@ def _y_plane(frame: av.VideoFrame) -> np.ndarray:
 
 def open_video(path: str):
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(ff_url(path), metadata_errors="ignore", options=AV_INPUT_OPTIONS)
     except av.error.FFmpegError as e:
         raise BadInputError(str(path), f"cannot be opened ({e.strerror or e})") from None
     if not container.streams.video:

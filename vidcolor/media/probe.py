@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidcolor.errors import BadInputError
+from vidcolor.media.paths import FF_INPUT_ARGS, ff_url
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,14 @@ def check_readable_file(path: str | os.PathLike) -> Path:
 
 
 def _ffprobe_json(path: Path) -> dict:
-    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    cmd = ["ffprobe", "-v", "error", *FF_INPUT_ARGS, "-print_format", "json", "-show_format", "-show_streams", ff_url(path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
         raise BadInputError("ffprobe", "not found: install ffmpeg (Debian package 'ffmpeg')") from None
     if proc.returncode != 0:
         msg = (proc.stderr.strip().splitlines() or ["unreadable"])[-1]
-        msg = msg.replace(str(path), "").strip(" :")
+        msg = msg.replace(ff_url(path), "").replace(str(path), "").strip(" :")
         if "moov atom not found" in msg or "partial file" in msg.lower():
             raise BadInputError(str(path), f"is truncated or corrupt ({msg})")
         if "Invalid data" in msg:
