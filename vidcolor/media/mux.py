@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 
-from vidcolor.errors import RunFailedError
+from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full
 from vidcolor.media.paths import AV_INPUT_OPTIONS, FF_INPUT_ARGS, ff_url
 from vidcolor.media.probe import VideoInfo
 
@@ -112,7 +112,10 @@ def mux_with_source(video_path: str, video_shift: Fraction, source: VideoInfo, d
         args += ["-movflags", "+faststart"]
     args += ["-f", muxer, ff_url(dest)]
     proc = subprocess.run(args, capture_output=True, text=True)
-    if proc.returncode != 0:
+    # ffmpeg 5.1 exits 0 when writing the trailer or closing the file fails (a full disk)
+    if proc.returncode != 0 or "Error writing trailer" in proc.stderr or "Error closing file" in proc.stderr:
+        if is_disk_full(proc.stderr):
+            raise DiskFullError(str(Path(dest).parent))
         tail = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
         raise RunFailedError(dest, f"muxing failed: {tail}")
 

@@ -64,7 +64,7 @@ def stitch_chunk(
     pts_list, dur_list = table["pts"], table["duration"]
     cw, ch = info.width // 2, info.height // 2
 
-    fd, tmp = tempfile.mkstemp(suffix=".nut", prefix=f"vidcolor-seg{index:05d}-")
+    fd, tmp = tempfile.mkstemp(suffix=".nut", prefix=f"{layout.temp_prefix('segment')}{index:05d}-")
     os.close(fd)
     encoder = SegmentEncoder(tmp, info, encode)
     written = 0

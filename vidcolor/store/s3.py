@@ -73,6 +73,18 @@ class S3Store(ObjectStore):
     def put_bytes(self, key: str, data: bytes) -> None:
         s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as e:
+            # 412: the key exists; 409: a concurrent conditional write to the key won
+            if str(e.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -105,6 +117,16 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def abort_incomplete_uploads(self, key: str) -> list[str]:
+        client, full = s3_client(), self._key(key)
+        uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
+        aborted = []
+        for up in uploads:
+            if up["Key"] == full:
+                client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=up["UploadId"])
+                aborted.append(f"s3://{self.bucket}/{full} (upload {up['UploadId']})")
+        return aborted
 
     def download_file(self, key: str, path) -> None:
         from botocore.exceptions import ClientError
