@@ -70,3 +70,76 @@ def test_lookalike_names_each_colorize_their_own_frames(lookalikes, pipeline):
     assert runs["file:b.mp4"]["run_id"] == runs["./-x.mp4"]["run_id"]  # same bytes, same run
     assert runs["file:b.mp4"]["frames"] == 14 and runs["b.mp4"]["frames"] == 10
     assert sorted(p.name for p in lookalikes.iterdir() if p.name.startswith(".")) == []
+
+
+# --- what the pipeline cannot carry faithfully: refused with one line, or named in a warning ------
+
+def _ffmpeg(*args):
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5", *map(str, args)],
+                   check=True)
+
+
+@pytest.mark.parametrize("kind, make, needles", [
+    ("10bit", ["-frames:v", "4", "-pix_fmt", "yuv420p10le", "-c:v", "ffv1"],
+     ["has 10-bit video (yuv420p10le)", "8-bit video only", "-pix_fmt yuv420p"]),
+    ("interlaced", ["-frames:v", "4", "-vf", "hue=s=0", "-c:v", "ffv1", "-field_order", "tt"],
+     ["is interlaced (field order tt)", "deinterlace it first", "bwdif"]),
+])
+def test_unfaithful_inputs_are_refused_with_one_line(tmp_path, kind, make, needles):
+    from test_bad_input import _expect_error
+
+    src = tmp_path / f"{kind}.mkv"
+    _ffmpeg(*make, src)
+    store = tmp_path / "store"
+    _expect_error([src, "--codec", "ffv1", "--store", store], tmp_path / "o.mkv", f"{kind}.mkv", *needles)
+    assert not store.exists()
+
+
+def test_extra_video_streams_are_named_in_a_warning(tmp_path, capfd):
+    from vidcolor.job import prepare_job
+    from vidcolor.settings import ChromaSettings, EncodeSettings
+
+    src = tmp_path / "two.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=32x24:rate=5", "-frames:v", "4", "-map", "0", "-map", "1", "-c:v", "ffv1", src)
+    job = prepare_job(str(src), str(tmp_path / "o.mkv"), ChromaSettings(model="test:luma-ramp"),
+                      EncodeSettings(codec="ffv1"), str(tmp_path / "store"))
+    assert job.info.extra_video == ("#1 (ffv1 32x24)",)
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "vidcolor: warning: " in err and "video stream #1 (ffv1 32x24) is left out" in err
+
+
+@pytest.mark.slow
+def test_full_disk_is_named_and_the_run_resumes_once_space_is_freed(tmp_path):
+    """The output folder on a 64 KiB tmpfs (a private mount namespace): one line naming the full
+    disk, nothing under the output name; after the tmpfs grows, the same command finishes and
+    reuses every colorized chunk."""
+    import json
+    import subprocess
+    import sys
+
+    from vidcolor.media.synth import make_test_film
+
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unprivileged user and mount namespaces (unshare -rm) for a small tmpfs")
+    film = tmp_path / "film.mp4"
+    make_test_film(film, [30, 20], size=(160, 120))
+    (tmp_path / "outdir").mkdir()
+    vidcolor = os.path.join(os.path.dirname(sys.executable), "vidcolor")
+    cmd = f"{vidcolor} colorize film.mp4 -o outdir/o.mp4 --store store --model test:luma-ramp --render-size 64"
+    script = (f"mount -t tmpfs -o size=64k tmpfs outdir || exit 90\n{cmd}\necho rc=$? >&2\nls -A outdir >&2\n"
+              f"mount -o remount,size=20m outdir\n{cmd}\necho rc=$? >&2\nls -A outdir >&2\n")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=560, env=env)
+    first, second = proc.stderr.split("rc=")[0], proc.stderr.split("rc=")[1]
+    errors = [ln for ln in first.splitlines() if ln.startswith("vidcolor: error:")]
+    assert errors == ["vidcolor: error: outdir: no space left on device; free space and run again (the run resumes "
+                      "where it stopped)"], proc.stderr[-3000:]
+    assert second.splitlines()[0] == "1" and second.splitlines()[1:] == [], "something was left in the full folder"
+    assert proc.stderr.split("rc=")[2].splitlines() == ["0", "o.mp4"], proc.stderr[-3000:]
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("runs/*/run.json")]
+    first_inv, second_inv = record["invocations"]
+    assert first_inv["status"] == "failed" and "no space left on device" in first_inv["error"]
+    assert second_inv["status"] == "succeeded" and second_inv["chunks_colorized"] == []

@@ -199,6 +199,7 @@ def prepare_job(
     source_path = os.path.abspath(stage_input(input_uri, cache_root()))
     info = probe_video(source_path)
     suffix = output_suffix(output_uri)
+    check_faithful(input_uri, info)
     if info.rotation and suffix not in ROTATION_CONTAINERS:
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
@@ -217,6 +218,27 @@ def prepare_job(
         chroma=chroma,
         encode=encode,
     )
+
+
+INTERLACED = ("tt", "bb", "tb", "bt")
+
+
+def check_faithful(name: str, info: VideoInfo) -> None:
+    """Refuse, with one line, what the pipeline cannot carry faithfully, and name what it leaves
+    out (README: 'Inputs vidcolor refuses or warns about')."""
+    if info.bit_depth > 8:
+        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}); vidcolor writes 8-bit video only "
+                                  "and would silently drop the extra precision; convert it to 8-bit first if that is "
+                                  "acceptable (e.g. ffmpeg -i IN -pix_fmt yuv420p -c:v ffv1 OUT.mkv)")
+    if info.field_order in INTERLACED:
+        raise BadInputError(name, f"is interlaced (field order {info.field_order}); vidcolor colorizes whole "
+                                  "progressive frames and would lose the field order; deinterlace it first (e.g. "
+                                  "ffmpeg -i IN -vf bwdif -c:v ffv1 OUT.mkv) and colorize that")
+    if info.extra_video:
+        from vidcolor import progress
+
+        progress.notice(f"warning: {name}: video stream {', '.join(info.extra_video)} is left out; only the first "
+                        "video stream is colorized and written")
 
 
 def archive_output_uri(input_uri: str, output_prefix: str, suffix: str = ".mp4") -> str:
