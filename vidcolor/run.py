@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from vidcolor import progress
 from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full, names_disk_full
+from vidcolor.failpoints import failpoint
 from vidcolor.job import Job
 from vidcolor.plan import Plan
 from vidcolor.settings import ExecutionSettings
@@ -159,6 +160,7 @@ class Run:
             self.record.quarantined.pop(str(chunk.index), None)
             self._save()
             progress.advance("colorize", chunk.core_frames)
+            failpoint("colorize")
 
         from vidcolor.executor.ray_pool import ActorSpec, colorize_chunks_on_actors
 

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from vidcolor.atomic import PARTIAL_OUTPUT_TAG, atomic_path
 from vidcolor.errors import RunFailedError
+from vidcolor.failpoints import failpoint
 from vidcolor.media.mux import count_video_frames, join_segments, mux_with_source, output_suffix
 from vidcolor.media.probe import VideoInfo
 from vidcolor.plan import Plan
@@ -50,6 +51,7 @@ def finalize_output(
         if is_s3_uri(output_uri):
             staged = os.path.join(work, "output" + suffix)
             mux_with_source(joined, shift, source_info, staged, suffix, codec)
+            failpoint("mux")
             _check_frames(staged, plan, output_uri)
             before_publish()
             bucket_store(output_uri).upload_file(staged, split_s3_uri(output_uri)[1])  # visible only once complete
@@ -59,6 +61,7 @@ def finalize_output(
             # never the output's own name.
             with atomic_path(output_uri, tag=PARTIAL_OUTPUT_TAG) as tmp:
                 mux_with_source(joined, shift, source_info, str(tmp), suffix, codec)
+                failpoint("mux")
                 _check_frames(str(tmp), plan, output_uri)
                 size = tmp.stat().st_size
                 before_publish()

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from vidcolor.errors import BadInputError, RunFailedError
+from vidcolor.failpoints import failpoint
 from vidcolor.media.luma import iter_luma
 from vidcolor.media.probe import VideoInfo
 from vidcolor.plan import Chunk, Plan, PlanSettings, make_chunk, split_scene
@@ -107,6 +108,7 @@ class _ChunkWriter:
         luma = np.stack([self.frames[k] for k in range(lo, hi)])
         self.store.put_bytes(self.layout.chunk(chunk.index, "source.npz"), pack_array(luma=luma))
         self.chunks.append(replace(chunk, source_digest=array_digest(luma)))
+        failpoint("split")
 
     def _trim(self) -> None:
         keep_from = max(self.scene_start, self.next_core - self.overlap)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vidcolor.color import chroma_from_lab, luma_to_lightness
+from vidcolor.failpoints import failpoint
 from vidcolor.media.encode import SegmentEncoder
 from vidcolor.media.luma import iter_luma
 from vidcolor.plan import Plan, frame_weights
@@ -89,6 +90,7 @@ def stitch_chunk(
         if on_frames:
             on_frames(written % 8)
         write_segment_done(store, layout, encode_key, index, tmp, written, time.time() - t0)
+        failpoint("stitch")
     except BaseException:
         encoder.abort()
         raise

@@ -7,11 +7,13 @@ Endpoint, region and credentials come from the standard AWS environment and conf
 from __future__ import annotations
 
 import functools
+import time
 
 from vidcolor.errors import BadInputError
 from vidcolor.store.base import ObjectStat, ObjectStore, split_s3_uri
 
 _MULTIPART_THRESHOLD = 64 << 20
+_BODY_ATTEMPTS = 5
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,14 +63,23 @@ class S3Store(ObjectStore):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import (ClientError, ConnectionClosedError, IncompleteReadError, ReadTimeoutError,
+                                         ResponseStreamingError)
 
-        try:
-            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise KeyError(key) from None
-            raise
+        # botocore retries a request that fails; a body cut short after the headers came (a reset, a
+        # stalled read) fails only in read(), which checks the length: read the object again.
+        for attempt in range(_BODY_ATTEMPTS):
+            try:
+                return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise KeyError(key) from None
+                raise
+            except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError, ConnectionClosedError):
+                if attempt == _BODY_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     def put_bytes(self, key: str, data: bytes) -> None:
         s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -140,4 +151,7 @@ class S3Store(ObjectStore):
 
     def upload_file(self, path, key: str) -> None:
         # One PUT or a multipart upload: either way the object appears only when complete.
-        s3_client().upload_file(str(path), self.bucket, self._key(key), Config=_transfer_config())
+        from vidcolor.failpoints import failpoint
+
+        s3_client().upload_file(str(path), self.bucket, self._key(key), Config=_transfer_config(),
+                                Callback=lambda sent: failpoint("s3-upload"))
