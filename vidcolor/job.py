@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.errors import BadInputError
+from vidcolor.errors import BadInputError, RunFailedError
 from vidcolor.media.codecs import CODECS, OUTPUT_CONTAINERS, QUALITY_RANGE
 from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
@@ -179,7 +180,18 @@ def stage_input(input_uri: str, cache_dir: Path) -> str:
     if not dest.exists():
         with atomic_path(dest, tag="part") as tmp:
             store.download_file(key, tmp)
+            # a single-part upload's ETag is the MD5 of its bytes: a copy that differs is not kept
+            if re.fullmatch(r"[0-9a-f]{32}", stat.etag) and _md5_file(tmp) != stat.etag:
+                raise RunFailedError(input_uri, "the downloaded copy does not match the object's ETag; run again")
     return str(dest)
+
+
+def _md5_file(path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def prepare_job(
