@@ -81,20 +81,42 @@ def _ffmpeg(*args):
                    check=True)
 
 
-@pytest.mark.parametrize("kind, make, needles", [
-    ("10bit", ["-frames:v", "4", "-pix_fmt", "yuv420p10le", "-c:v", "ffv1"],
-     ["has 10-bit video (yuv420p10le)", "8-bit video only", "-pix_fmt yuv420p"]),
-    ("interlaced", ["-frames:v", "4", "-vf", "hue=s=0", "-c:v", "ffv1", "-field_order", "tt"],
+@pytest.mark.parametrize("kind, make, codec, needles", [
+    ("10bit", ["-frames:v", "4", "-pix_fmt", "yuv420p10le", "-c:v", "ffv1"], "h264",
+     ["has 10-bit video (yuv420p10le) and --codec h264 writes 8-bit only", "use --codec hevc or ffv1 or prores"]),
+    ("12bit", ["-frames:v", "4", "-pix_fmt", "yuv420p12le", "-c:v", "ffv1"], "ffv1",
+     ["has 12-bit video (yuv420p12le)", "carries up to 10 bits", "-pix_fmt yuv420p10le"]),
+    ("interlaced", ["-frames:v", "4", "-vf", "hue=s=0", "-c:v", "ffv1", "-field_order", "tt"], "ffv1",
      ["is interlaced (field order tt)", "deinterlace it first", "bwdif"]),
 ])
-def test_unfaithful_inputs_are_refused_with_one_line(tmp_path, kind, make, needles):
+def test_unfaithful_inputs_are_refused_with_one_line(tmp_path, kind, make, codec, needles):
     from test_bad_input import _expect_error
 
     src = tmp_path / f"{kind}.mkv"
     _ffmpeg(*make, src)
     store = tmp_path / "store"
-    _expect_error([src, "--codec", "ffv1", "--store", store], tmp_path / "o.mkv", f"{kind}.mkv", *needles)
+    _expect_error([src, "--codec", codec, "--store", store], tmp_path / "o.mkv", f"{kind}.mkv", *needles)
     assert not store.exists()
+
+
+@pytest.mark.slow
+def test_10bit_film_keeps_its_10_bits(tmp_path, pipeline):
+    """A 10-bit film into ffv1: the output is 10-bit, its luma equals the source's sample for
+    sample, and its chroma is colour (away from the 10-bit neutral 512)."""
+    import av
+    import numpy as np
+    from media_helpers import probe, video_stream
+
+    src = tmp_path / "deep.mkv"
+    _ffmpeg("-frames:v", "20", "-vf", "scale=128:96,hue=s=0,format=yuv420p10le", "-c:v", "ffv1", src)
+    out = tmp_path / "out.mkv"
+    pipeline(src, out, tmp_path / "store", codec="ffv1", max_chunk_frames=12, overlap_frames=2)
+    assert video_stream(probe(out))["pix_fmt"] == "yuv420p10le"
+    assert luma_frame_hashes(out) == luma_frame_hashes(src)
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        cb = np.frombuffer(frame.planes[1], np.uint16)
+    assert np.abs(cb.astype(int) - 512).mean() > 8
 
 
 def test_extra_video_streams_are_named_in_a_warning(tmp_path, capfd):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidcolor.errors import BadInputError, RunFailedError
-from vidcolor.media.codecs import CODECS, OUTPUT_CONTAINERS, QUALITY_RANGE
+from vidcolor.media.codecs import CODECS, DEEP_BITS, OUTPUT_CONTAINERS, QUALITY_RANGE, deep_codecs
 from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
 from vidcolor.settings import ChromaSettings, EncodeSettings
@@ -211,7 +211,7 @@ def prepare_job(
     source_path = os.path.abspath(stage_input(input_uri, cache_root()))
     info = probe_video(source_path)
     suffix = output_suffix(output_uri)
-    check_faithful(input_uri, info)
+    check_faithful(input_uri, info, encode.codec)
     if info.rotation and suffix not in ROTATION_CONTAINERS:
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
@@ -235,13 +235,17 @@ def prepare_job(
 INTERLACED = ("tt", "bb", "tb", "bt")
 
 
-def check_faithful(name: str, info: VideoInfo) -> None:
+def check_faithful(name: str, info: VideoInfo, codec: str) -> None:
     """Refuse, with one line, what the pipeline cannot carry faithfully, and name what it leaves
     out (README: 'Inputs vidcolor refuses or warns about')."""
-    if info.bit_depth > 8:
-        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}); vidcolor writes 8-bit video only "
-                                  "and would silently drop the extra precision; convert it to 8-bit first if that is "
-                                  "acceptable (e.g. ffmpeg -i IN -pix_fmt yuv420p -c:v ffv1 OUT.mkv)")
+    if info.bit_depth > DEEP_BITS:
+        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}); vidcolor carries up to "
+                                  f"{DEEP_BITS} bits and would drop the rest; convert it first if that is acceptable "
+                                  "(e.g. ffmpeg -i IN -pix_fmt yuv420p10le -c:v ffv1 OUT.mkv)")
+    if info.bit_depth > 8 and not CODECS[codec].deep_pix_fmt:
+        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}) and --codec {codec} writes 8-bit "
+                                  f"only here; use --codec {' or '.join(deep_codecs())} to keep its {info.bit_depth} "
+                                  "bits")
     if info.field_order in INTERLACED:
         raise BadInputError(name, f"is interlaced (field order {info.field_order}); vidcolor colorizes whole "
                                   "progressive frames and would lose the field order; deinterlace it first (e.g. "

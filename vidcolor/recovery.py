@@ -86,7 +86,8 @@ def clean_leftovers(store: ObjectStore, job: Job) -> list[str]:
     removed += _remove(glob.glob(os.path.join(glob.escape(tmp), f"vidcolor-*-{glob.escape(job.run_id)}-*")))
     root = store.local_path(job.layout.root)
     if root is not None and root.is_dir():
-        removed += _remove(str(p) for p in root.rglob(".*") if ".tmp-" in p.name)
+        mine = f".tmp-{os.getpid()}-"  # this invocation's own writes in flight (a lease heartbeat)
+        removed += _remove(str(p) for p in root.rglob(".*") if ".tmp-" in p.name and mine not in p.name)
     return removed
 
 

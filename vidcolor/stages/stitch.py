@@ -70,7 +70,7 @@ def stitch_chunk(
     encoder = SegmentEncoder(tmp, info, encode)
     written = 0
     try:
-        frames = iter_luma(source_path, start_pts=pts_list[0], first_index=me.core_start)
+        frames = iter_luma(source_path, start_pts=pts_list[0], first_index=me.core_start, bits=info.bit_depth)
         for k, frame in zip(range(me.core_frames), frames):
             if frame.pts != pts_list[k]:
                 raise RuntimeError(
@@ -78,7 +78,8 @@ def stitch_chunk(
                 )
             ab_half = cv2.resize(ab[k], (cw, ch), interpolation=cv2.INTER_LINEAR)
             y_half = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA)
-            cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range), ab_half, info.matrix, info.full_range)
+            cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range, info.bit_depth), ab_half, info.matrix,
+                                     info.full_range, info.bit_depth)
             encoder.write(frame.y, cb, cr, frame.pts, dur_list[k])
             written += 1
             if on_frames and written % 8 == 0:
