@@ -165,3 +165,39 @@ def test_full_disk_is_named_and_the_run_resumes_once_space_is_freed(tmp_path):
     first_inv, second_inv = record["invocations"]
     assert first_inv["status"] == "failed" and "no space left on device" in first_inv["error"]
     assert second_inv["status"] == "succeeded" and second_inv["chunks_colorized"] == []
+
+
+@pytest.mark.parametrize("name", ["evil.mp4", "evil.m3u8"])
+def test_a_playlist_posing_as_a_film_reaches_no_server(tmp_path, name):
+    """An HLS playlist that points at a server: refused with one line, and the server hears
+    nothing (ffmpeg's own checks and the file-only protocol whitelist both stand in the way)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vidcolor.errors import BadInputError
+
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        evil = tmp_path / name
+        evil.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n"
+                        f"http://127.0.0.1:{server.server_address[1]}/seg.ts\n#EXT-X-ENDLIST\n")
+        with pytest.raises(BadInputError) as e:
+            probe_video(evil)
+        assert name in str(e.value) and "\n" not in str(e.value)
+        with pytest.raises(BadInputError):
+            list(iter_luma(str(evil)))
+        assert hits == []
+    finally:
+        server.shutdown()

@@ -106,9 +106,9 @@ class Lease:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl / 4):
             try:
-                newest = _newest(self.store, self.prefix)
-                if newest is not None and newest.generation > self.doc.generation:
-                    self.lost = f"{newest.holder} took it over"
+                latest = newest(self.store, self.prefix)
+                if latest is not None and latest.generation > self.doc.generation:
+                    self.lost = f"{latest.holder} took it over"
                     return
                 self.doc.expires_at = time.time() + self.ttl
                 self.store.put_bytes(self.key, _encode(self.doc))
@@ -137,9 +137,10 @@ def _encode(doc: LeaseDoc) -> bytes:
     return json.dumps(asdict(doc), sort_keys=True).encode()
 
 
-def _newest(store: ObjectStore, prefix: str) -> LeaseDoc | None:
-    """The newest generation's document. One that cannot be read (damaged) counts as released:
-    a lease is a promise of work in progress, never state to trust."""
+def newest(store: ObjectStore, prefix: str) -> LeaseDoc | None:
+    """The newest generation's document: who holds the lease, or held it last (``released``,
+    ``stale_because``; for a status command too). One that cannot be read (damaged) counts as
+    released: a lease is a promise of work in progress, never state to trust."""
     keys = store.list(prefix + "/")
     generations = sorted(int(k.rsplit("/", 1)[-1].split(".")[0]) for k in keys if k.endswith(".json")
                          and k.rsplit("/", 1)[-1].split(".")[0].isdigit())
@@ -165,7 +166,7 @@ def acquire(store: ObjectStore, prefix: str, name: str, wait: float | None = Non
     announced = False
     while True:
         now = time.time()
-        current = _newest(store, prefix)
+        current = newest(store, prefix)
         if current is not None and current.token == token:  # our create went through on a retried request
             return _won(store, prefix, current, ttl)
         why = None if current is None else current.stale_because(now)
