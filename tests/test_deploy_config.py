@@ -1,40 +1,61 @@
-"""Static checks of the deployment configuration under infra/ and k8s/.
+"""Static checks of the deployment configuration under infra/ and k8s/, against real schemas.
 
-Fast and offline: no network, no cluster, no Docker. Checks that parts which refer to each other
-agree (kustomize files, image tags, Prefect entrypoints vs flows/, Dockerfile vs the repo, pins vs
-pyproject.toml) and that no real credential is committed. `kubectl kustomize` renders the overlays
-when kubectl (or kustomize) is on PATH; that part is skipped otherwise.
+Fast and offline: no network, no cluster, no Docker. Kubernetes objects are validated against
+the Kubernetes 1.37 schemas that the kubernetes-validate package ships (strict: unknown fields
+fail), KubeRay objects against tests/schemas/kuberay-ray.io-v1.schema.json (pod templates by the
+Kubernetes schema), the Ray cluster launcher config by Ray's own config loader and schema,
+infra/prefect.yaml by Prefect's own prefect.yaml loader and each flow's parameter schema. The
+kustomize overlays are rendered in Python (tests/deploy_helpers.py) and, where kubectl is on
+PATH, compared with `kubectl kustomize`. Parts that refer to each other must agree (image tags,
+pins vs pyproject.toml, Dockerfile vs the repo). Security properties: test_deploy_security.py.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
+import copy
 import json
+import os
 import re
 import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-INFRA = ROOT / "infra"
-K8S = ROOT / "k8s"
+from tests.deploy_helpers import (
+    INFRA,
+    K8S,
+    OVERLAYS,
+    RENDER_TARGETS,
+    ROOT,
+    containers as _containers,
+    docs as _docs,
+    rel as _rel,
+    render,
+    walk as _walk,
+)
+
 DOCKERFILE = INFRA / "Dockerfile"
 PREFECT_YAML = INFRA / "prefect.yaml"
 COMPOSE = INFRA / "compose.yaml"
 RAY_LAUNCHER = INFRA / "ray-cluster.yaml"
-OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
+KUBERAY_SCHEMA = ROOT / "tests" / "schemas" / "kuberay-ray.io-v1.schema.json"
+KUBERNETES_VERSION = "1.37"
 
-# The only credential values allowed in committed files, and only in the local dev stacks.
+# The only credential values allowed in committed files, and only in the k8s dev overlay.
 DEV_PLACEHOLDERS = {
     "vidcolor-dev-access-key",
     "vidcolor-dev-secret-key-not-for-production",
     "vidcolor-dev-postgres-password",
+    "vidcolor-dev-ray-token-not-for-production",
+    "vidcolor:vidcolor-dev-prefect-password-not-for-production",
 }
-DEV_PATHS = (K8S / "overlays" / "dev", INFRA / "compose.yaml", INFRA / "dev")
+DEV_PATHS = (K8S / "overlays" / "dev",)
 SECRET_NAMES = {
     "aws_secret_access_key",
     "secretkey",
@@ -42,44 +63,19 @@ SECRET_NAMES = {
     "prefect_server_database_password",
     "prefect_api_database_password",
     "password",
+    "ray_auth_token",
+    "auth_token",
+    "auth-string",
+    "prefect_api_auth_string",
+    "prefect_server_api_auth_string",
 }
 # Files the Dockerfile copies that the application side of the repo provides; until they are
 # written the COPY check skips instead of failing.
 PENDING_FROM_CODE = {"README.md", "scripts/setup.sh", "flows", "tasks", "vidcolor"}
 
 
-def _rel(path: Path) -> str:
-    return str(path.relative_to(ROOT))
-
-
 def _yaml_files() -> list[Path]:
     return sorted(p for d in (INFRA, K8S) for p in d.rglob("*") if p.suffix in (".yaml", ".yml"))
-
-
-def _docs(path: Path) -> list:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-
-
-def _walk(node, parents=()):
-    """Yield (node, parents) for every dict and list in a YAML tree."""
-    yield node, parents
-    if isinstance(node, dict):
-        for v in node.values():
-            yield from _walk(v, parents + (node,))
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v, parents + (node,))
-
-
-def _containers(doc) -> list[dict]:
-    """Every container spec anywhere in a manifest or patch (containers / initContainers lists)."""
-    found = []
-    for node, _ in _walk(doc):
-        if isinstance(node, dict):
-            for key in ("containers", "initContainers"):
-                if isinstance(node.get(key), list):
-                    found += [c for c in node[key] if isinstance(c, dict)]
-    return found
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
@@ -169,26 +165,38 @@ def test_overlays_present():
     assert {p.name for p in OVERLAYS} >= {"dev", "gpu"}
 
 
-def _kustomize_cmd() -> list[str] | None:
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+def _kubectl_render(path: Path) -> list[dict] | None:
+    for cmd in (["kustomize", "build"], ["kubectl", "kustomize"]):
+        if shutil.which(cmd[0]):
+            proc = subprocess.run(cmd + [str(path)], capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, f"{' '.join(cmd)} {_rel(path)} failed:\n{proc.stderr}"
+            return [d for d in yaml.safe_load_all(proc.stdout) if d]
     return None
 
 
-def _render(path: Path) -> list:
-    cmd = _kustomize_cmd()
-    if cmd is None:
-        pytest.skip("neither kustomize nor kubectl on PATH: rendering not checked")
-    proc = subprocess.run(cmd + [str(path)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"{' '.join(cmd)} {_rel(path)} failed:\n{proc.stderr}"
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+def _comparable(objs: list[dict]) -> dict:
+    out = {}
+    for obj in copy.deepcopy(objs):
+        if obj["kind"] == "Secret":  # kustomize wraps base64 lines; compare the decoded values
+            obj["data"] = {k: base64.b64decode(v) for k, v in obj.get("data", {}).items()}
+        out[(obj["kind"], obj["metadata"]["name"])] = obj
+    return out
 
 
-@pytest.mark.parametrize("target", [K8S / "base"] + OVERLAYS, ids=lambda p: _rel(p))
+@pytest.mark.parametrize("target", RENDER_TARGETS, ids=_rel)
+def test_python_render_matches_kustomize(target):
+    theirs = _kubectl_render(target)
+    if theirs is None:
+        pytest.skip("neither kustomize nor kubectl on PATH: the Python rendering is not cross-checked")
+    mine, theirs = _comparable(render(target)), _comparable(theirs)
+    assert set(mine) == set(theirs), f"objects differ: {set(mine) ^ set(theirs)}"
+    for key in mine:
+        assert mine[key] == theirs[key], f"{_rel(target)}: {key} renders differently from kustomize"
+
+
+@pytest.mark.parametrize("target", RENDER_TARGETS, ids=_rel)
 def test_kustomize_renders(target):
-    objs = _render(target)
+    objs = render(target)
     kinds = {o["kind"] for o in objs}
     assert {"RayCluster", "Deployment", "StatefulSet", "Service", "ConfigMap"} <= kinds
     for obj in objs:
@@ -206,6 +214,8 @@ def test_kustomize_renders(target):
                             referenced.add(node[key]["name"])
                     if isinstance(node.get("secret"), dict) and "secretName" in node["secret"]:
                         referenced.add(node["secret"]["secretName"])
+                    if isinstance(node.get("authOptions"), dict) and "secretName" in node["authOptions"]:
+                        referenced.add(node["authOptions"]["secretName"])
         assert referenced <= secrets, f"dev overlay references missing Secrets {referenced - secrets}"
     if target.name == "gpu":
         (rc,) = [o for o in objs if o["kind"] == "RayCluster"]
@@ -214,6 +224,108 @@ def test_kustomize_renders(target):
         images = {c["image"] for o in objs for c in _containers(o) if "vidcolor" in c["image"]}
         assert images and all(i.endswith("-cuda") for i in images), (
             f"gpu overlay must run the CUDA image everywhere, got {images}")
+
+
+# --------------------------------------------------------------------------------------------
+# Real schemas: Kubernetes (kubernetes-validate) and KubeRay
+
+
+def _kubernetes_registry():
+    """The Kubernetes definitions shipped by kubernetes-validate (strict: closed objects)."""
+    import kubernetes_validate
+    from referencing import Registry, Resource
+
+    folder = (Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+              / f"v{KUBERNETES_VERSION}.0-local-strict")
+    defs = json.loads((folder / "_definitions.json").read_text())
+    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+
+
+def _kuberay_validator(registry):
+    schema = json.loads(KUBERAY_SCHEMA.read_text())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _errors(validator, obj) -> list[str]:
+    best = sorted(validator.iter_errors(obj), key=lambda e: len(list(e.absolute_path)))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in best[:5]]
+
+
+@pytest.mark.parametrize("target", RENDER_TARGETS, ids=_rel)
+def test_rendered_objects_match_kubernetes_and_kuberay_schemas(target):
+    import kubernetes_validate
+
+    kuberay = _kuberay_validator(_kubernetes_registry())
+    checked = set()
+    for obj in render(target):
+        where = f"{_rel(target)}: {obj['kind']}/{obj['metadata']['name']}"
+        if obj["apiVersion"].startswith("ray.io/"):
+            problems = _errors(kuberay, obj)
+            assert not problems, f"{where} does not match the KubeRay schema: {problems}"
+        else:
+            try:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                path = "/".join(map(str, e.path))
+                pytest.fail(f"{where} does not match Kubernetes {KUBERNETES_VERSION}: {path}: {e.message}")
+        checked.add(obj["kind"])
+    assert {"RayCluster", "Deployment", "StatefulSet", "Service", "NetworkPolicy"} <= checked
+
+
+def test_rayjob_example_matches_kuberay_schema():
+    (job,) = _docs(K8S / "base" / "examples" / "rayjob-colorize-film.yaml")
+    problems = _errors(_kuberay_validator(_kubernetes_registry()), job)
+    assert not problems, f"RayJob example does not match the KubeRay schema: {problems}"
+
+
+def test_schemas_reject_what_the_api_server_would():
+    """The validators are not vacuous: known-bad edits of real objects fail."""
+    import kubernetes_validate
+
+    kuberay = _kuberay_validator(_kubernetes_registry())
+    (rc,) = [o for o in render(K8S / "base") if o["kind"] == "RayCluster"]
+    bad = []
+    typo = copy.deepcopy(rc)
+    typo["spec"]["workerGroupSpecs"][0]["minReplica"] = 1           # misspelt KubeRay field
+    bad.append(typo)
+    number = copy.deepcopy(rc)
+    number["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] = 0  # must be a string
+    bad.append(number)
+    pod = copy.deepcopy(rc)
+    pod["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRefs"] = {}
+    bad.append(pod)                                                    # unknown Kubernetes field
+    mode = copy.deepcopy(rc)
+    mode["spec"]["authOptions"]["mode"] = "tokens"
+    bad.append(mode)
+    for obj in bad:
+        assert _errors(kuberay, obj), "an invalid RayCluster passed the KubeRay schema"
+
+    (server,) = [o for o in render(K8S / "base") if o["kind"] == "Service" and o["metadata"]["name"] == "postgres"]
+    server = copy.deepcopy(server)
+    server["spec"]["ports"][0]["prot"] = 5432
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(server, KUBERNETES_VERSION, strict=True)
+
+
+def test_kuberay_objects_match_release_crds():
+    """With VIDCOLOR_KUBERAY_CRDS=<folder with a KubeRay release's CRD files>, validate against them."""
+    folder = os.environ.get("VIDCOLOR_KUBERAY_CRDS")
+    if not folder:
+        pytest.skip("VIDCOLOR_KUBERAY_CRDS not set: KubeRay objects checked against tests/schemas only")
+    schemas = {}
+    for path in Path(folder).glob("*.yaml"):
+        found = _docs(path)
+        found += [i for d in found if d.get("kind") == "List" for i in d["items"]]  # kubectl get -o yaml
+        for crd in found:
+            if crd.get("kind") == "CustomResourceDefinition" and crd["spec"]["group"] == "ray.io":
+                for version in crd["spec"]["versions"]:
+                    if version["name"] == "v1":
+                        schemas[crd["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
+    assert {"RayCluster", "RayJob"} <= set(schemas), f"{folder} lacks the RayCluster/RayJob CRDs"
+    objs = [o for t in RENDER_TARGETS for o in render(t) if o["kind"] == "RayCluster"]
+    objs += _docs(K8S / "base" / "examples" / "rayjob-colorize-film.yaml")
+    for obj in objs:
+        jsonschema.validate(obj, schemas[obj["kind"]], cls=jsonschema.Draft4Validator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,6 +532,26 @@ def _deployments() -> list[dict]:
     return _prefect_config()["deployments"]
 
 
+def test_prefect_yaml_loads_with_prefects_loader():
+    """`prefect deploy --prefect-file infra/prefect.yaml` reads it with these functions; its
+    loader only warns and skips on errors, so the model is also validated strictly here."""
+    from io import StringIO
+
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from prefect.cli.deploy._models import PrefectYamlModel
+    from prefect.deployments.steps.core import _get_function_for_step
+    from rich.console import Console
+
+    PrefectYamlModel.model_validate(_prefect_config())  # raises on a bad field
+    out = StringIO()
+    configs, actions = _load_deploy_configs_and_actions(PREFECT_YAML, console=Console(file=out))
+    assert not out.getvalue().strip(), f"Prefect's loader complained: {out.getvalue()}"
+    assert [c["name"] for c in configs] == [d["name"] for d in _deployments()]
+    for step in actions["pull"] or []:
+        (fqn,) = step
+        assert callable(_get_function_for_step(fqn)), f"pull step {fqn} does not resolve"
+
+
 def test_prefect_deployments_shape_and_pools():
     deps = _deployments()
     entrypoints = {d["entrypoint"].split(":")[1] for d in deps}
@@ -441,29 +573,45 @@ def test_prefect_deployments_shape_and_pools():
             f"deployment {d['name']} uses pool {d['work_pool']['name']}, no worker polls it")
 
 
-def _flow_function(path: Path, name: str):
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return node
-    return None
+def _unknown_keys(value, schema: dict, defs: dict, where: str) -> list[str]:
+    """Keys of nested parameter objects that the flow's parameter schema does not define."""
+    while "$ref" in schema or "allOf" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]] if "$ref" in schema else schema["allOf"][0]
+    if not isinstance(value, dict) or "properties" not in schema:
+        return []
+    bad = [f"{where}.{k}" for k in value if k not in schema["properties"]]
+    for k, v in value.items():
+        if k in schema["properties"]:
+            bad += _unknown_keys(v, schema["properties"][k], defs, f"{where}.{k}")
+    return bad
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])
-def test_prefect_entrypoint_matches_flow(deployment):
-    file, func = deployment["entrypoint"].split(":")
-    path = ROOT / file
-    if not path.exists():
+def test_prefect_entrypoint_and_parameters_match_flow(deployment):
+    """The entrypoint loads as a Prefect flow; the default parameters pass the flow's parameter
+    schema the way the Prefect server checks them (required ones are given per run)."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+    from prefect.utilities.schema_tools.validation import validate
+
+    file, _ = deployment["entrypoint"].split(":")
+    if not (ROOT / file).exists():
         pytest.skip(f"{file} not written yet: entrypoint {deployment['entrypoint']} not checked")
-    fn = _flow_function(path, func)
-    assert fn is not None, f"{file} defines no top-level function {func}"
-    decorators = [ast.unparse(d) for d in fn.decorator_list]
-    assert any(re.match(r"(prefect\.)?flow\b", d) for d in decorators), f"{func} is not a @flow"
-    args = fn.args
-    accepted = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    if args.kwarg is None:
-        unknown = set(deployment.get("parameters") or {}) - accepted
-        assert not unknown, f"deployment {deployment['name']} passes {unknown}, {func} takes {accepted}"
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # entrypoints are relative to the project root, as for `prefect deploy`
+    try:
+        flow = load_flow_from_entrypoint(deployment["entrypoint"])
+    finally:
+        os.chdir(cwd)
+    schema = parameter_schema(flow.fn).model_dump_for_openapi()
+    params = deployment.get("parameters") or {}
+    validate(params, schema, raise_on_error=True, ignore_required=True)
+    defs = schema.get("definitions", {}) | schema.get("$defs", {})
+    unknown = []
+    for name, value in params.items():
+        assert name in schema["properties"], f"{flow.name} has no parameter {name}"
+        unknown += _unknown_keys(value, schema["properties"][name], defs, name)
+    assert not unknown, f"deployment {deployment['name']} sets fields the flow does not have: {unknown}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,22 +690,15 @@ def test_no_plaintext_credentials():
 
 
 def test_ray_launcher_config():
+    """Loaded the way `ray up` loads it: Ray's defaults merged in, then Ray's own schema."""
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
     (cfg,) = _docs(RAY_LAUNCHER)
-    try:
-        import importlib.util
-
-        import jsonschema
-
-        spec = importlib.util.find_spec("ray")
-    except ImportError:
-        spec = None
-    if spec is not None and spec.origin:
-        schema_path = Path(spec.origin).parent / "autoscaler" / "ray-schema.json"
-        if schema_path.exists():
-            jsonschema.validate(cfg, json.loads(schema_path.read_text()))
-    types = cfg["available_node_types"]
-    assert cfg["head_node_type"] in types
-    workers = [t for name, t in types.items() if name != cfg["head_node_type"]]
+    prepared = prepare_config(copy.deepcopy(cfg))
+    validate_config(prepared)
+    types = prepared["available_node_types"]
+    assert prepared["head_node_type"] in types
+    workers = [t for name, t in types.items() if name != prepared["head_node_type"]]
     assert workers and all(w["max_workers"] >= w.get("min_workers", 0) for w in workers)
     docker = cfg["docker"]
     assert any("--gpus" in o for o in docker.get("worker_run_options", [])), "GPU workers need --gpus"
@@ -565,3 +706,12 @@ def test_ray_launcher_config():
     assert any(o.replace(" ", "=").startswith("--entrypoint=") for o in docker["run_options"])
     assert docker["image"].endswith("-cuda"), "GPU cluster must run the CUDA image"
     assert not cfg.get("setup_commands"), "code comes from the image, not per-node installs"
+
+
+def test_ray_launcher_schema_rejects_a_bad_edit():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    (cfg,) = _docs(RAY_LAUNCHER)
+    cfg["available_node_types"]["ray.worker.gpu"]["max_worker"] = 8   # misspelt
+    with pytest.raises(jsonschema.ValidationError):
+        validate_config(prepare_config(cfg))

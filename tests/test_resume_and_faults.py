@@ -142,7 +142,7 @@ def test_gpus_requested_on_a_cluster_without_gpus(film_mp4, tmp_path, ray_cluste
 def test_store_not_visible_to_the_actors_stops_the_run_with_one_reason(tmp_path, ray_cluster):
     """What an actor on another node sees when the store is a folder on the driver's disk: no
     run there. The pool stops at once with that reason instead of retrying every chunk."""
-    from vidcolor.executor.ray_pool import ActorSpec, colorize_chunks_on_actors
+    from vidcolor.executor.ray_pool import ActorSpec, ChunkTask, colorize_chunks_on_actors
     from vidcolor.plan import Chunk
 
     done = []
@@ -150,7 +150,8 @@ def test_store_not_visible_to_the_actors_stops_the_run_with_one_reason(tmp_path,
     empty_store.mkdir()
     with pytest.raises(RunFailedError, match=r"run abc is not visible from Ray node .*use an s3:// store"):
         colorize_chunks_on_actors([Chunk(0, 0, 0, 10, 0, 10), Chunk(1, 0, 10, 20, 10, 20)],
-                                  ActorSpec("test:luma-ramp", str(empty_store), "abc", full_range=False, batch_size=8),
+                                  ActorSpec("test:luma-ramp", batch_size=8),
+                                  lambda c: ChunkTask(str(empty_store), "abc", False, c),
                                   workers=2, gpus_per_worker=0, cpus_per_worker=0.5, max_attempts=3,
                                   on_chunk_done=lambda c, r: done.append(c.index))
     assert done == [] and list(empty_store.iterdir()) == []

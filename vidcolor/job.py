@@ -256,11 +256,3 @@ def check_faithful(name: str, info: VideoInfo, codec: str) -> None:
         progress.notice(f"warning: {name}: video stream {', '.join(info.extra_video)} is left out; only the first "
                         "video stream is colorized and written")
 
-
-def archive_output_uri(input_uri: str, output_prefix: str, suffix: str = ".mp4") -> str:
-    """Where a batch writes a film: OUTPUT_PREFIX/<input stem>-colour<suffix>, local or s3://."""
-    stem = Path(input_uri.rstrip("/").rsplit("/", 1)[-1]).stem
-    name = f"{stem}-colour{suffix}"
-    if is_s3_uri(output_prefix):
-        return output_prefix.rstrip("/") + "/" + name
-    return str(Path(output_prefix) / name)

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from vidcolor import progress
 from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full, names_disk_full
@@ -21,7 +22,7 @@ from vidcolor.plan import Plan
 from vidcolor.settings import ExecutionSettings
 from vidcolor.state import (DAMAGED_SOURCE, Invocation, RunRecord, check_version, chunk_is_done, frame_table_rows,
                             load_run_record, segment_is_done, verified_split)
-from vidcolor.store import ObjectStore, open_store
+from vidcolor.store import ObjectStore, bucket_store, is_s3_uri, open_store, split_s3_uri
 
 
 class Run:
@@ -77,7 +78,7 @@ class Run:
         recovery.release_leases(self.store, self.job)
 
     def check_leases(self) -> None:
-        """Stop (LeaseLostError) when another invocation took this one's leases."""
+        """Stop (LeaseLostError) when another invocation took the leases this process holds."""
         from vidcolor import recovery
 
         recovery.check_leases(self.store, self.job)
@@ -127,17 +128,21 @@ class Run:
         plan = self.existing_plan()
         if plan is not None:
             return plan
-        from vidcolor.stages.split import split_film
-
-        job = self.job
-        progress.start("split", job.info.frame_count_header or 0)
+        progress.start("split", self.job.info.frame_count_header or 0)
         try:
-            plan = split_film(self.store, self.layout, job.source_path, job.info, job.chroma, job.size_multiple,
-                              on_frames=progress.advancer("split"))
+            plan = self.split_source(on_frames=progress.advancer("split"))
         finally:
             progress.finish("split")
         self.add_timing("split", plan.split_seconds)
         return plan
+
+    def split_source(self, on_frames: Callable[[int], None] | None = None) -> Plan:
+        """The split stage alone, writing no run.json: what a Ray CPU task runs for a batch."""
+        from vidcolor.stages.split import split_film
+
+        job = self.job
+        return split_film(self.store, self.layout, job.source_path, job.info, job.chroma, job.size_multiple,
+                          on_frames=on_frames)
 
     # --- colorize ----------------------------------------------------------------------------
     @names_disk_full
@@ -145,6 +150,39 @@ class Run:
         """Every chunk without a valid marker goes to the actor pool. RunFailedError names the
         chunks quarantined after ``execution.max_attempts`` failures."""
         self.check_leases()
+        todo, reused = self.chunks_to_colorize(plan)
+        progress.start("colorize", plan.total_frames)
+        progress.advance("colorize", sum(c.core_frames for c in reused))
+
+        def on_chunk_done(chunk, result) -> None:
+            self.note_colorized(chunk.index)
+            progress.advance("colorize", chunk.core_frames)
+            failpoint("colorize")
+
+        from vidcolor.executor.ray_pool import colorize_chunks_on_actors
+
+        t0 = time.time()
+
+        def on_actors(chunks) -> dict:
+            return colorize_chunks_on_actors(
+                chunks, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
+                gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker,
+                max_attempts=execution.max_attempts, on_chunk_done=on_chunk_done)
+
+        try:
+            quarantined = on_actors(todo)
+            damaged = self.resplit_damaged(plan, quarantined)
+            if damaged:
+                quarantined.update(on_actors([plan.chunks[i] for i in damaged]))
+        finally:
+            progress.finish("colorize")
+            self.add_timing("colorize", time.time() - t0)
+        if quarantined:
+            raise self.quarantine(quarantined, execution.max_attempts)
+        return {"colorized": len(todo), "reused": len(reused)}
+
+    def chunks_to_colorize(self, plan: Plan) -> tuple[list, list]:
+        """(to do, reused): a chunk is reused only when its marker's checksum matches its chroma."""
         todo, reused = [], []
         for c in plan.chunks:
             (reused if chunk_is_done(self.store, self.layout, c.index, c.ext_frames) else todo).append(c)
@@ -152,59 +190,63 @@ class Run:
         for c in reused:  # done since it was quarantined (e.g. by an invocation that was killed after)
             self.record.quarantined.pop(str(c.index), None)
         self._save()
-        progress.start("colorize", plan.total_frames)
-        progress.advance("colorize", sum(c.core_frames for c in reused))
+        return todo, reused
 
-        def on_chunk_done(chunk, result) -> None:
-            self.record.current.chunks_colorized.append(chunk.index)
-            self.record.quarantined.pop(str(chunk.index), None)
-            self._save()
-            progress.advance("colorize", chunk.core_frames)
-            failpoint("colorize")
+    def note_colorized(self, index: int) -> None:
+        self.record.current.chunks_colorized.append(index)
+        self.record.quarantined.pop(str(index), None)
+        self._save()
 
-        from vidcolor.executor.ray_pool import ActorSpec, colorize_chunks_on_actors
+    def resplit_damaged(self, plan: Plan, quarantined: dict[int, str]) -> list[int]:
+        """Chunks quarantined because their source in the store is missing or fails its digest
+        are split again from the film and taken out of ``quarantined``; returns them, to be
+        colorized again."""
+        damaged = sorted(i for i, error in quarantined.items() if DAMAGED_SOURCE in error)
+        if damaged:
+            from vidcolor.stages.split import rewrite_chunk_sources
 
-        job = self.job
-        spec = ActorSpec(job.chroma.model, job.store_uri, job.run_id, job.info.full_range, execution.batch_size,
-                         job.chroma.palette, job.chroma.palette_strength)
-        t0 = time.time()
+            progress.notice(f"chunk {', '.join(map(str, damaged))}: source in the store is damaged; splitting "
+                            "those chunks again")
+            rewrite_chunk_sources(self.store, self.layout, plan, self.job.source_path, damaged)
+            for i in damaged:
+                quarantined.pop(i)
+        return damaged
 
-        def on_actors(chunks) -> dict:
-            return colorize_chunks_on_actors(
-                chunks, spec, workers=execution.workers, gpus_per_worker=execution.gpus_per_worker,
-                cpus_per_worker=execution.cpus_per_worker, max_attempts=execution.max_attempts,
-                on_chunk_done=on_chunk_done)
+    def quarantine(self, quarantined: dict[int, str], max_attempts: int) -> RunFailedError:
+        """Record the quarantined chunks; the error that ends the run, naming them (a full disk
+        met by the actors as one DiskFullError line)."""
+        self.record.quarantined.update({str(k): v for k, v in sorted(quarantined.items())})
+        self._save()
+        first = min(quarantined)
+        if is_disk_full(quarantined[first]):  # the store's disk, as the actors met it
+            return DiskFullError(self.job.store_uri)
+        names = ", ".join(str(i) for i in sorted(quarantined))
+        return RunFailedError(
+            self.job.input_uri,
+            f"chunk {names} failed {max_attempts} times and was quarantined "
+            f"(last error of chunk {first}: {quarantined[first]}); run again to retry only the missing chunks",
+        )
 
-        try:
-            quarantined = on_actors(todo)
-            # --- a chunk source that is missing or fails its digest is split again, then retried once
-            damaged = sorted(i for i, error in quarantined.items() if DAMAGED_SOURCE in error)
-            if damaged:
-                from vidcolor.stages.split import rewrite_chunk_sources
+    def finished_output_exists(self) -> bool:
+        """This run already wrote this output and it is still there: nothing to do."""
+        rec = self.record
+        if rec.status != "succeeded" or not rec.invocations or rec.current.output != self.job.output_uri:
+            return False
+        out = self.job.output_uri
+        if is_s3_uri(out):
+            return bucket_store(out).stat(split_s3_uri(out)[1]) is not None
+        return Path(out).is_file()
 
-                progress.notice(f"chunk {', '.join(map(str, damaged))}: source in the store is damaged; splitting "
-                                "those chunks again")
-                rewrite_chunk_sources(self.store, self.layout, plan, job.source_path, damaged)
-                for i in damaged:
-                    quarantined.pop(i)
-                quarantined.update(on_actors([plan.chunks[i] for i in damaged]))
-            # ---
-        finally:
-            progress.finish("colorize")
-            self.add_timing("colorize", time.time() - t0)
-        if quarantined:
-            self.record.quarantined.update({str(k): v for k, v in sorted(quarantined.items())})
-            self._save()
-            first = min(quarantined)
-            if is_disk_full(quarantined[first]):  # the store's disk, as the actors met it
-                raise DiskFullError(job.store_uri)
-            names = ", ".join(str(i) for i in sorted(quarantined))
-            raise RunFailedError(
-                job.input_uri,
-                f"chunk {names} failed {execution.max_attempts} times and was quarantined "
-                f"(last error of chunk {first}: {quarantined[first]}); run again to retry only the missing chunks",
-            )
-        return {"colorized": len(todo), "reused": len(reused)}
+    def actor_spec(self, execution: ExecutionSettings):
+        from vidcolor.executor.ray_pool import ActorSpec
+
+        chroma = self.job.chroma
+        return ActorSpec(chroma.model, execution.batch_size, chroma.palette, chroma.palette_strength)
+
+    def chunk_task(self, chunk):
+        from vidcolor.executor.ray_pool import ChunkTask
+
+        return ChunkTask(self.job.store_uri, self.job.run_id, self.job.info.full_range, chunk)
 
     # --- stitch ------------------------------------------------------------------------------
     @names_disk_full
@@ -225,9 +267,8 @@ class Run:
     # --- concat + mux ------------------------------------------------------------------------
     @names_disk_full
     def finalize(self, plan: Plan, segments: list[dict]) -> dict:
-        from vidcolor.stages.finalize import finalize_output
-
         from vidcolor import recovery
+        from vidcolor.stages.finalize import finalize_output
 
         job = self.job
         t0 = time.time()

@@ -69,6 +69,32 @@ def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, refere
     return chroma, EncodeSettings(codec=codec, crf=crf), execution
 
 
+def start_services(min_cpus: float) -> None:
+    """Start (or connect to) Ray and the Prefect API side by side: the ephemeral Prefect server
+    (when no PREFECT_API_URL is set) starts in a thread while Ray starts in the main thread, which
+    it must (Prefect runs tasks in worker threads). Saves the shorter of the two start-ups."""
+    import threading
+
+    from vidcolor.executor.ray_runtime import ensure_ray
+
+    failure: list[BaseException] = []
+    thread = None
+    if not os.environ.get("PREFECT_API_URL"):
+        def start_prefect() -> None:
+            try:
+                from prefect.server.api.server import SubprocessASGIServer
+
+                SubprocessASGIServer().start()  # the flow's client finds this same server running
+            except BaseException as e:  # noqa: BLE001 - the flow's own start-up reports it properly
+                failure.append(e)
+
+        thread = threading.Thread(target=start_prefect, name="vidcolor-prefect-start", daemon=True)
+        thread.start()
+    ensure_ray(min_cpus)
+    if thread is not None:
+        thread.join()
+
+
 def fail(err: VidcolorError) -> None:
     typer.echo(f"vidcolor: error: {err}", err=True)
     raise typer.Exit(err.exit_code)

@@ -8,13 +8,13 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings, start_services
 from vidcolor.errors import BadInputError, VidcolorError
 
 
 def batch(
-    inputs: list[str] = typer.Argument(..., help="Films (paths or s3:// URIs), or one text file listing them, one a line."),
-    output: str = typer.Option(..., "-o", "--output", help="Output folder or s3://bucket/prefix; each film becomes NAME-colour.SUFFIX."),
+    source: list[str] = typer.Argument(..., help="The films: a manifest (.csv or .parquet: input, output, priority, codec, crf, render_size, max_chunk_frames, overlap_frames, model), a folder, an s3:// prefix, a text list (one a line), or several films."),
+    output: str = typer.Option(..., "-o", "--output", help="Output folder or s3://bucket/prefix; a film without its own output becomes NAME-colour.SUFFIX there."),
     suffix: str = typer.Option(".mp4", "--suffix", help="Output container: .mp4, .mkv or .mov."),
     store: Optional[str] = Opt.store,
     model: str = Opt.model,
@@ -30,16 +30,15 @@ def batch(
     crf: Optional[int] = Opt.crf,
     stitch_parallelism: int = Opt.stitch_parallelism,
     max_attempts: int = Opt.max_attempts,
+    films_in_flight: int = typer.Option(2, "--films-in-flight", min=1, help="Films open at once (split and stitch use CPU and disk); their chunks share the actors."),
+    report: Optional[str] = typer.Option(None, "--report", help="Parquet report, one row per film (default OUTPUT/vidcolor-report.parquet)."),
     verbose: bool = Opt.verbose,
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Colorize a list of films; failures are reported per film and the batch goes on. Run the
     same command again to resume every unfinished film."""
     quiet_services(verbose)
-    if len(inputs) == 1 and inputs[0].endswith(".txt") and Path(inputs[0]).is_file():
-        inputs = [ln.strip() for ln in Path(inputs[0]).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     try:
-        if not inputs:
-            raise BadInputError("inputs", "no films given")
         if not output.startswith("s3://") and not Path(output).is_dir():
             raise BadInputError(output, "output folder does not exist")
         chroma, encode, execution = run_settings(
@@ -50,19 +49,30 @@ def batch(
         from vidcolor.job import check_settings
 
         check_settings(chroma, encode)  # one bad setting would fail every film: say so once, up front
+        from vidcolor.archive import list_source
+
+        list_source(source)  # a missing folder or a bad manifest: one line, before Ray and Prefect start
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
-        from vidcolor.executor.ray_runtime import ensure_ray
 
-        ensure_ray(workers * cpus_per_worker)  # from the main thread, as colorize does
+        start_services(workers * cpus_per_worker)
         with RichProgress() as bar:
             progress.set_sink(bar)
-            result = colorize_archive(inputs, output, suffix=suffix, chroma=chroma, encode=encode,
-                                      execution=execution, store_uri=store)
+            result = colorize_archive(source if len(source) > 1 else source[0], output, suffix=suffix, chroma=chroma,
+                                      encode=encode, execution=execution, store_uri=store,
+                                      films_in_flight=films_in_flight, report=report)
     except VidcolorError as e:
         fail(e)
         return
-    typer.echo(json.dumps({"succeeded": sorted(result["succeeded"]), "failed": result["failed"]}, indent=2))
+    if json_out:
+        typer.echo(json.dumps({k: result[k] for k in ("batch_id", "report", "films")}, indent=2))
+    else:
+        for row in result["films"]:
+            line = f"{row['status']:<9} {row['input']}"
+            line += f" -> {row['output']}" if row["status"] in ("succeeded", "skipped") else f": {row['error']}"
+            typer.echo(line)
+        typer.echo(f"batch {result['batch_id']}: {len(result['succeeded'])} done ({len(result['skipped'])} already), "
+                   f"{len(result['failed'])} failed; report {result['report']}")
     if result["failed"]:
         raise typer.Exit(1)
 

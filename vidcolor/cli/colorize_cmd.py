@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings
+from vidcolor.cli._common import Opt, RichProgress, fail, quiet_services, run_settings, start_services
 from vidcolor.errors import VidcolorError
 
 
@@ -45,10 +45,8 @@ def colorize(
         job = prepare_job(input, output, chroma, encode, store)
         from flows.colorize_film import run_colorize_film
         from vidcolor import progress
-        from vidcolor.executor.ray_runtime import ensure_ray
 
-        # Connect (or start local Ray) from the main thread; Prefect runs tasks in worker threads.
-        ensure_ray(workers * cpus_per_worker)
+        start_services(workers * cpus_per_worker)
 
         with RichProgress() as bar:
             progress.set_sink(bar)

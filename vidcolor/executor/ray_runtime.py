@@ -8,7 +8,8 @@ from vidcolor.errors import RunFailedError
 
 
 def ensure_ray(min_cpus: float = 1) -> None:
-    """Connect once per process. Call it from the main thread (Prefect runs tasks in threads)."""
+    """Connect once per process. Call it from the main thread (Prefect runs tasks in threads).
+    ``min_cpus``: the CPUs the colorizer actors will hold."""
     import ray
 
     if ray.is_initialized():
@@ -23,7 +24,10 @@ def ensure_ray(min_cpus: float = 1) -> None:
             raise RunFailedError("RAY_ADDRESS", f"cannot connect to the Ray cluster at {address} ({type(e).__name__})") from None
     else:
         preload_tcmalloc()
-        ray.init(num_cpus=max(os.cpu_count() or 1, int(min_cpus + 0.999)), **quiet)
+        # the actors' CPUs on top of every core: split and stitch tasks (CPU work) can then run on
+        # all cores while the actors infer, instead of waiting for an actor to finish
+        cores = os.cpu_count() or 1
+        ray.init(num_cpus=cores + max(1, int(min_cpus + 0.999)), **quiet)
 
 
 def preload_tcmalloc() -> None:

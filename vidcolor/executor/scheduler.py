@@ -126,6 +126,23 @@ class ChunkScheduler:
         self.add(item)
         return False
 
+    def quarantine(self, worker: Hashable, key: Hashable, error: str) -> WorkItem:
+        """A failure no retry can mend: quarantine at once."""
+        item = self._release(worker, key)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        self.last_error[key] = self.quarantined[key] = error
+        return item
+
+    def drop(self, keep) -> list[WorkItem]:
+        """Remove the queued items ``keep(item)`` rejects (e.g. a failed film's); returns them."""
+        dropped = [item for item in self._queued.values() if not keep(item)]
+        for item in dropped:
+            del self._queued[item.key]  # its heap entry goes stale
+        return dropped
+
+    def running_item(self, key: Hashable) -> WorkItem:
+        return self._running[key]
+
     def _release(self, worker: Hashable, key: Hashable) -> WorkItem:
         item = self._running.pop(key)
         self.inflight.get(worker, set()).discard(key)

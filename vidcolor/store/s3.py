@@ -13,6 +13,12 @@ from vidcolor.errors import BadInputError
 from vidcolor.store.base import ObjectStat, ObjectStore, split_s3_uri
 
 _MULTIPART_THRESHOLD = 64 << 20
+# Set explicitly (botocore's defaults: 60 s to connect, 60 s per read): an unreachable endpoint
+# fails in seconds, a stalled read is abandoned and retried. Standard retries back off on
+# throttling and 5xx and retry connection resets; each attempt is bounded by the timeouts.
+_CONNECT_TIMEOUT_S = 10
+_READ_TIMEOUT_S = 60
+_TOTAL_ATTEMPTS = 5  # the first try and four retries
 _BODY_ATTEMPTS = 5
 
 
@@ -22,7 +28,13 @@ def s3_client():
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "s3", config=Config(retries={"max_attempts": 5, "mode": "standard"})
+        "s3",
+        config=Config(
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            read_timeout=_READ_TIMEOUT_S,
+            retries={"total_max_attempts": _TOTAL_ATTEMPTS, "mode": "standard"},
+            tcp_keepalive=True,
+        ),
     )
 
 
