@@ -150,6 +150,16 @@ def run_cli(args, env=None, timeout=600, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=full_env, **kw)
 
 
+def start_cli(args, env=None) -> subprocess.Popen:
+    """``vidcolor ARGS`` in the background, in its own process group (so a test can SIGKILL it
+    with every process it started), on the embedded default Prefect API."""
+    exe = str(VENV_BIN / "vidcolor") if (VENV_BIN / "vidcolor").exists() else "vidcolor"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PREFECT_API_URL", None)
+    return subprocess.Popen([exe, *map(str, args)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """A real Prefect API server (SQLite) on 127.0.0.1, shared by the session's tests."""

@@ -8,10 +8,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from vidcolor.media.paths import ff_url
+
 
 def probe(path) -> dict:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        ["ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format", ff_url(path)],
         capture_output=True, text=True, check=True,
     ).stdout
     return json.loads(out)
@@ -34,7 +36,7 @@ def video_stream(info: dict) -> dict:
 
 def stream_md5(path, selector: str) -> str:
     out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", selector, "-c", "copy", "-f", "md5", "-"],
+        ["ffmpeg", "-v", "error", "-i", ff_url(path), "-map", selector, "-c", "copy", "-f", "md5", "-"],
         capture_output=True, text=True, check=True,
     ).stdout
     return out.strip()
@@ -42,7 +44,7 @@ def stream_md5(path, selector: str) -> str:
 
 def luma_frame_hashes(path) -> list[str]:
     out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vf", "extractplanes=y", "-f", "framemd5", "-"],
+        ["ffmpeg", "-v", "error", "-i", ff_url(path), "-map", "0:v:0", "-vf", "extractplanes=y", "-f", "framemd5", "-"],
         capture_output=True, text=True, check=True,
     ).stdout
     return [ln.split(",")[-1].strip() for ln in out.splitlines() if ln and not ln.startswith("#")]
@@ -50,7 +52,7 @@ def luma_frame_hashes(path) -> list[str]:
 
 def video_frame_hashes(path) -> list[str]:
     out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+        ["ffmpeg", "-v", "error", "-i", ff_url(path), "-map", "0:v:0", "-f", "framemd5", "-"],
         capture_output=True, text=True, check=True,
     ).stdout
     return [ln.split(",")[-1].strip() for ln in out.splitlines() if ln and not ln.startswith("#")]
@@ -58,7 +60,7 @@ def video_frame_hashes(path) -> list[str]:
 
 def frame_pts_times(path) -> list[float]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)],
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", ff_url(path)],
         capture_output=True, text=True, check=True,
     ).stdout
     return [float(x.strip(",")) for x in out.split() if x.strip(",")]
@@ -68,7 +70,7 @@ def decode_yuv420(path):
     """Yield (Y, U, V) uint8 planes of every frame."""
     import av
 
-    with av.open(str(path)) as c:
+    with av.open(ff_url(path)) as c:
         for frame in c.decode(video=0):
             if frame.format.name != "yuv420p":
                 frame = frame.reformat(format="yuv420p")

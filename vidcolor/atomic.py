@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+PARTIAL_OUTPUT_TAG = "vidcolor-partial"  # ".NAME.vidcolor-partial-<pid>-<random>.ext": a film being written
+
 
 def temp_name_for(dest: str | os.PathLike, tag: str = "tmp") -> Path:
     """A hidden name beside ``dest``, unique to this call (threads may write side by side), that

@@ -72,9 +72,13 @@ _L_LUT_FULL = gray_to_lightness(np.arange(256, dtype=np.float32) / 255.0)
 _L_LUT_LIMITED = gray_to_lightness(np.clip((np.arange(256, dtype=np.float32) - 16) / 219.0, 0, 1))
 
 
-def luma_to_lightness(y: np.ndarray, full_range: bool = False) -> np.ndarray:
-    """8-bit Y' plane (limited range 16-235 unless ``full_range``) -> Lab L in [0, 100], float32."""
+def luma_to_lightness(y: np.ndarray, full_range: bool = False, bits: int = 8) -> np.ndarray:
+    """Y' plane of ``bits`` bits (limited range 16-235 at 8 bits unless ``full_range``) -> Lab L in
+    [0, 100], float32. Deeper luma is rounded to 8 bits first: L only steers the chroma."""
     lut = _L_LUT_FULL if full_range else _L_LUT_LIMITED
+    if bits > 8:
+        shift = bits - 8
+        y = np.minimum((np.asarray(y, dtype=np.uint32) + (1 << (shift - 1))) >> shift, 255)
     return lut[np.asarray(y, dtype=np.uint8)]
 
 
@@ -83,8 +87,9 @@ def chroma_from_lab(
     ab: np.ndarray,
     matrix: str = "bt601",
     full_range: bool = False,
+    bits: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cb and Cr planes (uint8) for pixels of Lab (lightness, ab).
+    """Cb and Cr planes (uint8; uint16 when ``bits`` > 8) for pixels of Lab (lightness, ab).
 
     ``lightness`` (H, W) and ``ab`` (H, W, 2) must have the same size: the caller computes them at
     the chroma planes' own resolution, so a dark pixel gets the small chroma a dark colour has.
@@ -96,6 +101,12 @@ def chroma_from_lab(
     cb = (rgb[..., 2] - y) / (2 * (1 - kb))
     cr = (rgb[..., 0] - y) / (2 * (1 - kr))
     scale, offset = (255.0, 128.0) if full_range else (224.0, 128.0)
+    if bits > 8:
+        step = float(1 << (bits - 8))
+        top = (1 << bits) - 1
+        scale, offset = (top * 1.0, 128.0 * step) if full_range else (224.0 * step, 128.0 * step)
+        return (np.clip(np.rint(cb * scale + offset), 0, top).astype(np.uint16),
+                np.clip(np.rint(cr * scale + offset), 0, top).astype(np.uint16))
     cb8 = np.clip(np.rint(cb * scale + offset), 0, 255).astype(np.uint8)
     cr8 = np.clip(np.rint(cr * scale + offset), 0, 255).astype(np.uint8)
     return cb8, cr8

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.errors import BadInputError
-from vidcolor.media.codecs import CODECS, OUTPUT_CONTAINERS, QUALITY_RANGE
+from vidcolor.errors import BadInputError, RunFailedError
+from vidcolor.media.codecs import CODECS, DEEP_BITS, OUTPUT_CONTAINERS, QUALITY_RANGE, deep_codecs
 from vidcolor.media.mux import output_suffix
 from vidcolor.media.probe import VideoInfo, check_readable_file, probe_video
 from vidcolor.settings import ChromaSettings, EncodeSettings
@@ -49,12 +50,15 @@ class Job:
         return self.encode.key()
 
 
-def fingerprint_file(path: str | os.PathLike, full_below: int = 256 << 20) -> str:
-    """Content fingerprint of the input: the whole file below 256 MiB; above, its size plus 64
-    evenly spaced 1 MiB blocks (first and last included), so a film of 50 GB is fingerprinted in
-    well under a second yet any re-encode or truncation changes it."""
+def fingerprint_file(path: str | os.PathLike, info: VideoInfo | None = None, full_below: int = 256 << 20) -> str:
+    """Content fingerprint of the input, from the very file the decoder opens (both by exact path):
+    the whole file below 256 MiB; above, its size plus 64 evenly spaced 1 MiB blocks (first and
+    last included), so a film of 50 GB is fingerprinted in well under a second yet any re-encode or
+    truncation changes it. A sampled fingerprint also covers the file's mtime and the probe's
+    stream summary (``info``), so an edit between the samples that keeps the size still counts."""
     p = Path(path)
-    size = p.stat().st_size
+    st = p.stat()
+    size = st.st_size
     h = hashlib.sha256(f"size={size};".encode())
     with open(p, "rb") as f:
         if size <= full_below:
@@ -65,7 +69,17 @@ def fingerprint_file(path: str | os.PathLike, full_below: int = 256 << 20) -> st
             for k in range(n):
                 f.seek(k * (size - _SAMPLE_BLOCK) // (n - 1))
                 h.update(f.read(_SAMPLE_BLOCK))
+            h.update(f"mtime_ns={st.st_mtime_ns};".encode())
+            if info is not None:
+                h.update(json.dumps(stream_summary(info), sort_keys=True).encode())
     return h.hexdigest()
+
+
+def stream_summary(info: VideoInfo) -> dict:
+    """What the probe says the film is, without where it lies."""
+    d = info.to_dict()
+    d.pop("path")
+    return d
 
 
 def make_run_id(input_fingerprint: str, chroma_key: dict) -> str:
@@ -168,7 +182,18 @@ def stage_input(input_uri: str, cache_dir: Path) -> str:
     if not dest.exists():
         with atomic_path(dest, tag="part") as tmp:
             store.download_file(key, tmp)
+            # a single-part upload's ETag is the MD5 of its bytes: a copy that differs is not kept
+            if re.fullmatch(r"[0-9a-f]{32}", stat.etag) and _md5_file(tmp) != stat.etag:
+                raise RunFailedError(input_uri, "the downloaded copy does not match the object's ETag; run again")
     return str(dest)
+
+
+def _md5_file(path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def prepare_job(
@@ -184,14 +209,16 @@ def prepare_job(
     if not is_s3_uri(input_uri):
         check_readable_file(input_uri)
     check_output(output_uri, input_uri, encode.codec)
-    source_path = stage_input(input_uri, cache_root())
+    # absolute: the path is what the decoder opens, whatever the working folder of a later task
+    source_path = os.path.abspath(stage_input(input_uri, cache_root()))
     info = probe_video(source_path)
     suffix = output_suffix(output_uri)
+    check_faithful(input_uri, info, encode.codec)
     if info.rotation and suffix not in ROTATION_CONTAINERS:
         # ffmpeg's matroska muxer drops the display matrix: the film would play sideways
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
                                         f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
-    fingerprint = fingerprint_file(source_path)
+    fingerprint = fingerprint_file(source_path, info)
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,
@@ -205,3 +232,29 @@ def prepare_job(
         chroma=chroma,
         encode=encode,
     )
+
+
+INTERLACED = ("tt", "bb", "tb", "bt")
+
+
+def check_faithful(name: str, info: VideoInfo, codec: str) -> None:
+    """Refuse, with one line, what the pipeline cannot carry faithfully, and name what it leaves
+    out (README: 'Inputs vidcolor refuses or warns about')."""
+    if info.bit_depth > DEEP_BITS:
+        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}); vidcolor carries up to "
+                                  f"{DEEP_BITS} bits and would drop the rest; convert it first if that is acceptable "
+                                  "(e.g. ffmpeg -i IN -pix_fmt yuv420p10le -c:v ffv1 OUT.mkv)")
+    if info.bit_depth > 8 and not CODECS[codec].deep_pix_fmt:
+        raise BadInputError(name, f"has {info.bit_depth}-bit video ({info.pix_fmt}) and --codec {codec} writes 8-bit "
+                                  f"only here; use --codec {' or '.join(deep_codecs())} to keep its {info.bit_depth} "
+                                  "bits")
+    if info.field_order in INTERLACED:
+        raise BadInputError(name, f"is interlaced (field order {info.field_order}); vidcolor colorizes whole "
+                                  "progressive frames and would lose the field order; deinterlace it first (e.g. "
+                                  "ffmpeg -i IN -vf bwdif -c:v ffv1 OUT.mkv) and colorize that")
+    if info.extra_video:
+        from vidcolor import progress
+
+        progress.notice(f"warning: {name}: video stream {', '.join(info.extra_video)} is left out; only the first "
+                        "video stream is colorized and written")
+

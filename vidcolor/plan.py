@@ -22,6 +22,7 @@ class Chunk:
     core_end: int  # exclusive
     ext_start: int
     ext_end: int  # exclusive
+    source_digest: str = ""  # state.array_digest of the chunk's source luma ("" in plans made before it)
 
     @property
     def core_frames(self) -> int:
@@ -121,6 +122,12 @@ def frame_weights(chunks: list[Chunk], index: int, overlap: int, ramp: str = "li
 
 
 PLAN_FORMAT = 1
+_CHUNK_BOUNDS = ("index", "scene", "core_start", "core_end", "ext_start", "ext_end")
+
+
+def chunk_from_doc(d: dict) -> Chunk:
+    """A chunk of plan.json's chunk table (TypeError / ValueError / KeyError when malformed)."""
+    return Chunk(**{k: int(d[k]) for k in _CHUNK_BOUNDS}, source_digest=str(d.get("source_digest", "")))
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,7 @@ class Plan:
     @classmethod
     def from_dict(cls, doc: dict) -> "Plan":
         """KeyError / TypeError / ValueError when the document is not a well-formed plan."""
-        chunks = tuple(Chunk(**{k: int(d[k]) for k in Chunk.__dataclass_fields__}) for d in doc["chunks"])
+        chunks = tuple(chunk_from_doc(d) for d in doc["chunks"])
         plan = cls(
             run_id=str(doc["run_id"]), video=VideoInfo.from_dict(doc["video"]), total_frames=int(doc["total_frames"]),
             render_size=tuple(int(v) for v in doc["render_size"]), settings=PlanSettings(**doc["settings"]),

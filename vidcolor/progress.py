@@ -1,8 +1,10 @@
 """Progress reporting without coupling stages to a UI: stages call ``report``; the CLI installs a
-sink (a rich progress bar), tests and services leave the silent default."""
+sink (a rich progress bar), tests and services leave the silent default. ``notice`` is one line a
+person should read (waiting for a lease, a takeover, a stream left out): stderr by default."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 
@@ -10,6 +12,9 @@ class ProgressSink:
     def start(self, stage: str, total: int) -> None: ...
     def advance(self, stage: str, n: int) -> None: ...
     def finish(self, stage: str) -> None: ...
+
+    def notice(self, text: str) -> None:
+        print(f"vidcolor: {text}", file=sys.stderr, flush=True)
 
 
 _sink: ProgressSink = ProgressSink()
@@ -39,3 +44,8 @@ def finish(stage: str) -> None:
 
 def advancer(stage: str):
     return lambda n: advance(stage, n)
+
+
+def notice(text: str) -> None:
+    with _lock:
+        _sink.notice(text)

@@ -21,7 +21,7 @@ from vidcolor.errors import BadInputError
 from vidcolor.evaluation.temporal import (VideoMeasures, cdc_from_histograms, channel_histograms, chroma_change,
                                           jump_ratios, measure_frames, per_scene, plan_joins, seam_scores, summarize,
                                           within_scene_changes)
-from vidcolor.plan import Chunk, Plan
+from vidcolor.plan import Chunk, Plan, chunk_from_doc
 from vidcolor.state import RunLayout
 from vidcolor.store import ObjectStore, default_store_uri, is_s3_uri, open_store
 
@@ -34,7 +34,7 @@ SHEET_FRAMES = 6
 def _chunks(plan: Plan | dict) -> list[Chunk]:
     if isinstance(plan, Plan):
         return list(plan.chunks)
-    return [Chunk(**{k: int(d[k]) for k in Chunk.__dataclass_fields__}) for d in plan["chunks"]]
+    return [chunk_from_doc(d) for d in plan["chunks"]]
 
 
 def run_temporal_summary(store: ObjectStore, layout: RunLayout, plan: Plan | dict, ramp: str = "linear",

@@ -15,11 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from vidcolor import progress
-from vidcolor.errors import RunFailedError
+from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full, names_disk_full
+from vidcolor.failpoints import failpoint
 from vidcolor.job import Job
 from vidcolor.plan import Plan
 from vidcolor.settings import ExecutionSettings
-from vidcolor.state import Invocation, RunRecord, check_version, chunk_is_done, load_run_record, segment_is_done
+from vidcolor.state import (DAMAGED_SOURCE, Invocation, RunRecord, check_version, chunk_is_done, frame_table_rows,
+                            load_run_record, segment_is_done, verified_split)
 from vidcolor.store import ObjectStore, bucket_store, is_s3_uri, open_store, split_s3_uri
 
 
@@ -41,7 +43,16 @@ class Run:
         self.store.put_json(self.layout.run_json, self.record.to_dict())
 
     def start(self) -> None:
-        """Open this invocation in run.json, with what the run id was made of."""
+        """Take the run's and the output's leases (waiting while another invocation holds one),
+        close the invocations a kill left open and clean what they left behind, then open this
+        invocation in run.json, with what the run id was made of."""
+        # --- leases and recovery (vidcolor/recovery.py) ---
+        from vidcolor import recovery
+
+        recovery.hold_leases(self.store, self.job)
+        recovery.close_killed_invocations(self.record)
+        recovery.clean_leftovers(self.store, self.job)
+        # ---
         job = self.job
         self.record.status = "running"
         self.record.invocations.append(Invocation(
@@ -59,7 +70,18 @@ class Run:
         self._save()
 
     def fail(self, error: str) -> None:
-        self._finish("failed", error=error)
+        from vidcolor import recovery
+
+        # only the lease holder writes run.json (an invocation that never got the lease has nothing to close)
+        if recovery.holds_run_lease(self.store, self.job):
+            self._finish("failed", error=error)
+        recovery.release_leases(self.store, self.job)
+
+    def check_leases(self) -> None:
+        """Stop (LeaseLostError) when another invocation took the leases this process holds."""
+        from vidcolor import recovery
+
+        recovery.check_leases(self.store, self.job)
 
     def _finish(self, status: str, **fields) -> None:
         self.record.status = status
@@ -70,8 +92,13 @@ class Run:
 
     # --- split -------------------------------------------------------------------------------
     def existing_plan(self) -> Plan | None:
-        """The plan a finished split wrote, if it is readable and made from this very source;
-        None means split (again). A plan of a newer format is refused, not rewritten."""
+        """The plan a finished split wrote, if plan.json and frames.parquet match the checksums in
+        its marker, it is well formed, made from this very source (the probe) and its frame table
+        has every frame; None means split (again). A plan of a newer format is refused, not rewritten."""
+        import json
+
+        from vidcolor.plan import PLAN_FORMAT
+
         key = self.layout.plan
         try:
             doc = self.store.get_json(key)
@@ -79,19 +106,25 @@ class Run:
             return None
         if not isinstance(doc, dict):
             return None
-        from vidcolor.plan import PLAN_FORMAT
-
         check_version(doc, key, PLAN_FORMAT)
+        verified = verified_split(self.store, self.layout)
+        if verified is None:
+            return None
+        plan_bytes, frames_bytes = verified
         try:
-            plan = Plan.from_dict(doc)
+            plan = Plan.from_dict(json.loads(plan_bytes))
         except (KeyError, TypeError, ValueError):
             return None
         # the path may differ between invocations (a relative path, a staged copy); the rest may not
         if replace(plan.video, path="") != replace(self.job.info, path="") or plan.run_id != self.job.run_id:
             return None
+        if frame_table_rows(frames_bytes) != plan.total_frames:
+            return None
         return plan
 
+    @names_disk_full
     def split(self) -> Plan:
+        self.check_leases()
         plan = self.existing_plan()
         if plan is not None:
             return plan
@@ -112,9 +145,11 @@ class Run:
                           on_frames=on_frames)
 
     # --- colorize ----------------------------------------------------------------------------
+    @names_disk_full
     def colorize(self, plan: Plan, execution: ExecutionSettings) -> dict:
         """Every chunk without a valid marker goes to the actor pool. RunFailedError names the
         chunks quarantined after ``execution.max_attempts`` failures."""
+        self.check_leases()
         todo, reused = self.chunks_to_colorize(plan)
         progress.start("colorize", plan.total_frames)
         progress.advance("colorize", sum(c.core_frames for c in reused))
@@ -122,15 +157,23 @@ class Run:
         def on_chunk_done(chunk, result) -> None:
             self.note_colorized(chunk.index)
             progress.advance("colorize", chunk.core_frames)
+            failpoint("colorize")
 
         from vidcolor.executor.ray_pool import colorize_chunks_on_actors
 
         t0 = time.time()
-        try:
-            quarantined = colorize_chunks_on_actors(
-                todo, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
+
+        def on_actors(chunks) -> dict:
+            return colorize_chunks_on_actors(
+                chunks, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
                 gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker,
                 max_attempts=execution.max_attempts, on_chunk_done=on_chunk_done)
+
+        try:
+            quarantined = on_actors(todo)
+            damaged = self.resplit_damaged(plan, quarantined)
+            if damaged:
+                quarantined.update(on_actors([plan.chunks[i] for i in damaged]))
         finally:
             progress.finish("colorize")
             self.add_timing("colorize", time.time() - t0)
@@ -144,6 +187,8 @@ class Run:
         for c in plan.chunks:
             (reused if chunk_is_done(self.store, self.layout, c.index, c.ext_frames) else todo).append(c)
         self.record.current.chunks_reused = [c.index for c in reused]
+        for c in reused:  # done since it was quarantined (e.g. by an invocation that was killed after)
+            self.record.quarantined.pop(str(c.index), None)
         self._save()
         return todo, reused
 
@@ -152,11 +197,29 @@ class Run:
         self.record.quarantined.pop(str(index), None)
         self._save()
 
+    def resplit_damaged(self, plan: Plan, quarantined: dict[int, str]) -> list[int]:
+        """Chunks quarantined because their source in the store is missing or fails its digest
+        are split again from the film and taken out of ``quarantined``; returns them, to be
+        colorized again."""
+        damaged = sorted(i for i, error in quarantined.items() if DAMAGED_SOURCE in error)
+        if damaged:
+            from vidcolor.stages.split import rewrite_chunk_sources
+
+            progress.notice(f"chunk {', '.join(map(str, damaged))}: source in the store is damaged; splitting "
+                            "those chunks again")
+            rewrite_chunk_sources(self.store, self.layout, plan, self.job.source_path, damaged)
+            for i in damaged:
+                quarantined.pop(i)
+        return damaged
+
     def quarantine(self, quarantined: dict[int, str], max_attempts: int) -> RunFailedError:
-        """Record the quarantined chunks; the error that ends the run, naming them."""
+        """Record the quarantined chunks; the error that ends the run, naming them (a full disk
+        met by the actors as one DiskFullError line)."""
         self.record.quarantined.update({str(k): v for k, v in sorted(quarantined.items())})
         self._save()
         first = min(quarantined)
+        if is_disk_full(quarantined[first]):  # the store's disk, as the actors met it
+            return DiskFullError(self.job.store_uri)
         names = ", ".join(str(i) for i in sorted(quarantined))
         return RunFailedError(
             self.job.input_uri,
@@ -187,11 +250,13 @@ class Run:
         return ChunkTask(self.job.store_uri, self.job.run_id, self.job.info.full_range, chunk)
 
     # --- stitch ------------------------------------------------------------------------------
+    @names_disk_full
     def stitch(self, plan: Plan, index: int) -> dict:
         """One chunk's segment (reused when its marker checks out). Safe in parallel threads:
         it writes no run.json."""
         from vidcolor.stages.stitch import stitch_chunk
 
+        self.check_leases()
         chunk = plan.chunks[index]
         job = self.job
         if segment_is_done(self.store, self.layout, job.encode_key, index, chunk.core_frames):
@@ -201,13 +266,15 @@ class Run:
                             on_frames=progress.advancer("stitch"))
 
     # --- concat + mux ------------------------------------------------------------------------
+    @names_disk_full
     def finalize(self, plan: Plan, segments: list[dict]) -> dict:
+        from vidcolor import recovery
         from vidcolor.stages.finalize import finalize_output
 
         job = self.job
         t0 = time.time()
         result = finalize_output(self.store, self.layout, plan, job.encode_key, job.encode.codec, job.output_uri,
-                                 job.info)
+                                 job.info, before_publish=self.check_leases)
         self.add_timing("concat_mux", time.time() - t0)
         self.add_timing("stitch_chunk_seconds", sum(s.get("seconds", 0.0) for s in segments))
         from vidcolor.report import run_temporal_summary
@@ -215,5 +282,6 @@ class Run:
         self.record.current.summary["temporal"] = run_temporal_summary(self.store, self.layout, plan)  # CDC, seams
         started = self.record.current.started_at
         self._finish("succeeded", output=job.output_uri, wall_seconds=round(time.time() - started, 3))
+        recovery.release_leases(self.store, job)
         return {**result, "run_id": job.run_id}
 

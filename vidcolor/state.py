@@ -1,12 +1,16 @@
 """The run state on the object store: key layout and the typed, versioned documents in it.
 
-    runs/<run_id>/plan.json                 probe, cuts, chunk table (vidcolor.plan.Plan)
+    runs/<run_id>/plan.json                 probe, cuts, chunk table (vidcolor.plan.Plan), with the
+                                            digest of every chunk's source luma
     runs/<run_id>/frames.parquet            every frame's pts and duration
+    runs/<run_id>/split.json                SplitMarker, written last by split: sha256 of plan.json
+                                            and of frames.parquet
     runs/<run_id>/chunks/<i>/source.npz     render-size luma of the chunk's extended range
     runs/<run_id>/chunks/<i>/chroma.npz     predicted ab (int8) of the extended range
     runs/<run_id>/chunks/<i>/done.json      ChunkMarker, written last: frame count + sha256 of chroma.npz
     runs/<run_id>/segments/<encode>/<i>.nut encoded core frames, and <i>.json SegmentMarker
     runs/<run_id>/run.json                  RunRecord: status, invocations, quarantine
+    runs/<run_id>/lease/<generation>.json   the run's lease (vidcolor.lease)
 
 Every JSON document carries ``version``, its format. Files written before formats were numbered
 have the layout of version 1 and are read as such; a newer format than this vidcolor knows is
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -66,6 +71,10 @@ class RunLayout:
         return f"{self.root}/frames.parquet"
 
     @property
+    def split_marker(self) -> str:
+        return f"{self.root}/split.json"
+
+    @property
     def run_json(self) -> str:
         return f"{self.root}/run.json"
 
@@ -74,6 +83,11 @@ class RunLayout:
 
     def segment(self, encode_key: str, i: int, ext: str = "nut") -> str:
         return f"{self.root}/segments/{encode_key}/{i:05d}.{ext}"
+
+    def temp_prefix(self, kind: str) -> str:
+        """Prefix of a local temp file or folder of this run, so the next invocation finds and
+        removes what a killed one left."""
+        return f"vidcolor-{kind}-{self.run_id}-"
 
 
 # --- arrays and checksums ----------------------------------------------------------------------
@@ -88,6 +102,18 @@ def sha256_file(path) -> str:
         for block in iter(lambda: f.read(8 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def array_digest(a: np.ndarray) -> str:
+    """sha256 of an array's content (dtype, shape, values): the same luma gives the same digest
+    whatever file it was packed in, so a chunk source written again still matches its plan."""
+    a = np.ascontiguousarray(a)
+    return hashlib.sha256(f"{a.dtype.str}{a.shape};".encode() + a.tobytes()).hexdigest()
+
+
+# Start of the error of a chunk whose source file is missing, unreadable or fails its digest:
+# the run splits that chunk again instead of quarantining it (vidcolor.run.Run.colorize).
+DAMAGED_SOURCE = "damaged chunk source"
 
 
 def pack_array(**arrays: np.ndarray) -> bytes:
@@ -139,6 +165,52 @@ class SegmentMarker:
     def from_dict(cls, doc: dict, key: str) -> "SegmentMarker":
         check_version(doc, key, MARKER_FORMAT)
         return cls(**_known_fields(cls, doc))
+
+
+@dataclass(frozen=True)
+class SplitMarker:
+    """split.json: a split finished; plan.json and frames.parquet are trusted only while their
+    sha256 match these."""
+
+    plan_sha256: str
+    frames_sha256: str
+    written_at: float = 0.0
+    version: int = MARKER_FORMAT
+
+    @classmethod
+    def from_dict(cls, doc: dict, key: str) -> "SplitMarker":
+        check_version(doc, key, MARKER_FORMAT)
+        return cls(**_known_fields(cls, doc))
+
+
+def json_bytes(value) -> bytes:
+    """The bytes ``ObjectStore.put_json`` writes, for documents whose checksum is kept."""
+    return json.dumps(value, indent=2, sort_keys=True).encode()
+
+
+def write_split_done(store: ObjectStore, layout: RunLayout, plan_bytes: bytes, frames_bytes: bytes) -> None:
+    """frames.parquet and plan.json first, the marker last."""
+    store.put_bytes(layout.frames, frames_bytes)
+    store.put_bytes(layout.plan, plan_bytes)
+    marker = SplitMarker(sha256_bytes(plan_bytes), sha256_bytes(frames_bytes), written_at=time.time())
+    store.put_json(layout.split_marker, asdict(marker))
+
+
+def verified_split(store: ObjectStore, layout: RunLayout) -> tuple[bytes, bytes] | None:
+    """(plan.json, frames.parquet) bytes of a finished split, when both match its marker; None
+    when anything is missing or fails (the run then splits again). A marker of a newer format is
+    refused (RunStateError)."""
+    try:
+        doc = store.get_json(layout.split_marker)
+        if not isinstance(doc, dict):
+            return None
+        marker = SplitMarker.from_dict(doc, layout.split_marker)
+        plan_bytes, frames_bytes = store.get_bytes(layout.plan), store.get_bytes(layout.frames)
+    except (KeyError, ValueError, TypeError):
+        return None
+    if sha256_bytes(plan_bytes) != marker.plan_sha256 or sha256_bytes(frames_bytes) != marker.frames_sha256:
+        return None
+    return plan_bytes, frames_bytes
 
 
 def write_chunk_done(store: ObjectStore, layout: RunLayout, index: int, chroma_bytes: bytes, frames: int, extra: dict) -> None:
@@ -259,6 +331,17 @@ def frame_table_bytes(pts: list[int], durations: list[int]) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
+
+
+def frame_table_rows(data: bytes) -> int:
+    """Rows of a frames.parquet; -1 when it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(pa.BufferReader(data)).num_rows
+    except Exception:  # noqa: BLE001 - a damaged parquet fails in many ways (ArrowInvalid, OSError)
+        return -1
 
 
 # (store uri, key) -> table, newest last. A run's frames.parquet never changes once split wrote it

@@ -161,6 +161,9 @@ class RichProgress(progress.ProgressSink):
         speed = self.bar.tasks[tid].speed if tid < len(self.bar.tasks) else None
         self.bar.update(tid, rate=f"{speed:.1f}/s" if speed else "")
 
+    def notice(self, text):
+        self.bar.console.print(f"vidcolor: {text}", markup=False, highlight=False, soft_wrap=True)
+
     def finish(self, stage):
         if stage in self.tasks:
             task = self.bar.tasks[self.tasks[stage]]

@@ -11,6 +11,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from vidcolor.media.paths import ff_url
 from vidcolor.media.probe import VideoInfo
 from vidcolor.media.codecs import CODECS, encoder_options
 from vidcolor.settings import EncodeSettings
@@ -22,11 +23,13 @@ _SPACE = {"bt709": 1, "bt601": 6}  # AVCOL_SPC_BT709, AVCOL_SPC_SMPTE170M
 class SegmentEncoder:
     def __init__(self, path: str, info: VideoInfo, settings: EncodeSettings):
         codec = CODECS[settings.codec]
-        encoder, pix_fmt = codec.encoder, codec.pix_fmt
+        # a 10-bit source keeps its 10 bits (the job refuses codecs without a deep format)
+        encoder, pix_fmt = codec.encoder, codec.deep_pix_fmt if info.bit_depth > 8 else codec.pix_fmt
+        self.frame_format = "yuv420p10le" if info.bit_depth > 8 else "yuv420p"
         self.info = info
         self.pix_fmt = pix_fmt
         self.time_base = Fraction(info.time_base)
-        self.container = av.open(path, "w", format="nut")
+        self.container = av.open(ff_url(path), "w", format="nut")
         stream = self.container.add_stream(encoder, rate=Fraction(info.frame_rate))
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = pix_fmt
@@ -41,10 +44,10 @@ class SegmentEncoder:
     def write(self, y: np.ndarray, cb: np.ndarray, cr: np.ndarray, pts: int, duration: int | None) -> None:
         h, w = y.shape
         yuv = np.concatenate([y.reshape(-1), cb.reshape(-1), cr.reshape(-1)]).reshape(h * 3 // 2, w)
-        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame = av.VideoFrame.from_ndarray(yuv, format=self.frame_format)
         frame.color_range = _RANGE[self.info.full_range]
         frame.colorspace = _SPACE[self.info.matrix]
-        if self.pix_fmt != "yuv420p":
+        if self.pix_fmt != self.frame_format:
             frame = frame.reformat(format=self.pix_fmt)
         frame.pts = pts
         frame.time_base = self.time_base

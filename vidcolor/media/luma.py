@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from vidcolor.errors import BadInputError
+from vidcolor.media.paths import AV_INPUT_OPTIONS, ff_url
 
 # 8-bit formats whose first plane is the luma plane as stored.
 _Y_FIRST_8BIT = {
@@ -26,7 +27,7 @@ class LumaFrame:
     index: int
     pts: int | None
     duration: int | None
-    y: np.ndarray  # (H, W) uint8, a private copy
+    y: np.ndarray  # (H, W) uint8, or uint16 (0-1023) when 10 bits were asked for; a private copy
 
 
 def _y_plane(frame: av.VideoFrame) -> np.ndarray:
@@ -37,9 +38,17 @@ def _y_plane(frame: av.VideoFrame) -> np.ndarray:
     return buf.reshape(plane.height, plane.line_size)[:, : plane.width].copy()
 
 
+def _y_plane_10bit(frame: av.VideoFrame) -> np.ndarray:
+    if frame.format.name != "yuv420p10le":
+        frame = frame.reformat(format="yuv420p10le")  # the luma plane keeps its 10-bit samples
+    plane = frame.planes[0]
+    buf = np.frombuffer(plane, dtype=np.uint16)
+    return buf.reshape(plane.height, plane.line_size // 2)[:, : plane.width].copy()
+
+
 def open_video(path: str):
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(ff_url(path), metadata_errors="ignore", options=AV_INPUT_OPTIONS)
     except av.error.FFmpegError as e:
         raise BadInputError(str(path), f"cannot be opened ({e.strerror or e})") from None
     if not container.streams.video:
@@ -50,9 +59,11 @@ def open_video(path: str):
     return container, stream
 
 
-def iter_luma(path: str, start_pts: int | None = None, first_index: int = 0) -> Iterator[LumaFrame]:
+def iter_luma(path: str, start_pts: int | None = None, first_index: int = 0, bits: int = 8) -> Iterator[LumaFrame]:
     """Frames in presentation order from the start, or from the frame whose pts is ``start_pts``
-    (frame-accurate: seeks to the keyframe before it, then decodes forward)."""
+    (frame-accurate: seeks to the keyframe before it, then decodes forward). ``bits`` 10: the
+    luma as 10-bit samples (uint16), for carrying a 10-bit film's luma unchanged."""
+    y_plane = _y_plane_10bit if bits > 8 else _y_plane
     container, stream = open_video(path)
     try:
         if start_pts is not None:
@@ -69,7 +80,7 @@ def iter_luma(path: str, start_pts: int | None = None, first_index: int = 0) -> 
                             f"{path}: seek overshot frame pts {start_pts} (landed on {frame.pts})"
                         )
                     started = True
-                yield LumaFrame(index, frame.pts, frame.duration, _y_plane(frame))
+                yield LumaFrame(index, frame.pts, frame.duration, y_plane(frame))
                 index += 1
         except av.error.InvalidDataError as e:
             raise BadInputError(str(path), f"is truncated or corrupt at frame {index} ({e.strerror})") from None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import av
 
-from vidcolor.errors import RunFailedError
+from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full
+from vidcolor.media.paths import AV_INPUT_OPTIONS, FF_INPUT_ARGS, ff_url
 from vidcolor.media.probe import VideoInfo
 
 _TEXT_SUBS_FOR_MKV = {"subrip", "srt", "ass", "ssa", "webvtt", "hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle"}
@@ -39,7 +40,7 @@ def join_segments(
     shifts: list[int] = []
     delay = 0
     for path, first in zip(segment_paths, first_pts):
-        with av.open(path) as seg:
+        with av.open(ff_url(path), options=AV_INPUT_OPTIONS) as seg:
             stream = seg.streams.video[0]
             pts = [p.pts for p in seg.demux(stream) if p.pts is not None]
             expected = round(Fraction(first) * source_time_base / stream.time_base)
@@ -50,13 +51,13 @@ def join_segments(
         delay = max([delay] + [o - p for o, p in zip(order, pts)])
         pts_by_segment.append(order)
 
-    out = av.open(dest, "w", format=_MUXER[Path(dest).suffix])
+    out = av.open(ff_url(dest), "w", format=_MUXER[Path(dest).suffix])
     out_stream = None
     count = 0
     last_dts = None
     try:
         for path, order, shift in zip(segment_paths, pts_by_segment, shifts):
-            with av.open(path) as seg:
+            with av.open(ff_url(path), options=AV_INPUT_OPTIONS) as seg:
                 in_stream = seg.streams.video[0]
                 if out_stream is None:
                     out_stream = out.add_stream_from_template(in_stream)
@@ -79,7 +80,7 @@ def join_segments(
                     count += 1
     finally:
         out.close()
-    with av.open(dest) as joined:
+    with av.open(ff_url(dest), options=AV_INPUT_OPTIONS) as joined:
         stream = joined.streams.video[0]
         first = min(p.pts for p in joined.demux(stream) if p.pts is not None)
         shift = Fraction(first) * stream.time_base - Fraction(first_pts[0]) * source_time_base
@@ -91,7 +92,8 @@ def mux_with_source(video_path: str, video_shift: Fraction, source: VideoInfo, d
     Timestamps are copied (-copyts) so picture and sound keep the source's exact alignment."""
     muxer = _MUXER[dest_suffix]
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-copyts",
-            "-itsoffset", f"{float(-video_shift):.6f}", "-i", video_path, "-i", source.path,
+            *FF_INPUT_ARGS, "-itsoffset", f"{float(-video_shift):.6f}", "-i", ff_url(video_path),
+            *FF_INPUT_ARGS, "-i", ff_url(source.path),
             "-map", "0:v:0", "-map", "1:a?", "-map", "1:s?",
             "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0", "-map_chapters", "1",
             "-c", "copy"]
@@ -108,17 +110,20 @@ def mux_with_source(video_path: str, video_shift: Fraction, source: VideoInfo, d
         args += ["-metadata:s:v:0", f"rotate={source.rotation}"]
     if muxer in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
-    args += ["-f", muxer, dest]
+    args += ["-f", muxer, ff_url(dest)]
     proc = subprocess.run(args, capture_output=True, text=True)
-    if proc.returncode != 0:
+    # ffmpeg 5.1 exits 0 when writing the trailer or closing the file fails (a full disk)
+    if proc.returncode != 0 or "Error writing trailer" in proc.stderr or "Error closing file" in proc.stderr:
+        if is_disk_full(proc.stderr):
+            raise DiskFullError(str(Path(dest).parent))
         tail = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
         raise RunFailedError(dest, f"muxing failed: {tail}")
 
 
 def count_video_frames(path: str) -> int:
     proc = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
-         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        ["ffprobe", "-v", "error", *FF_INPUT_ARGS, "-select_streams", "v:0", "-count_packets",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", ff_url(path)],
         capture_output=True, text=True,
     )
     try:

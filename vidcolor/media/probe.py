@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidcolor.errors import BadInputError
+from vidcolor.media.paths import FF_INPUT_ARGS, ff_url
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class VideoInfo:
     subtitle_codecs: tuple[str, ...]
     variable_frame_rate: bool
     title: str | None
+    bit_depth: int = 8  # of the luma samples
+    field_order: str = "progressive"  # ffprobe's: progressive, tt, bb, tb, bt, or unknown
+    extra_video: tuple[str, ...] = ()  # further video streams (not colorized), described for people
 
     @property
     def fps(self) -> Fraction:
@@ -49,12 +53,14 @@ class VideoInfo:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["subtitle_codecs"] = list(self.subtitle_codecs)
+        d["extra_video"] = list(self.extra_video)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "VideoInfo":
         d = dict(d)
         d["subtitle_codecs"] = tuple(d.get("subtitle_codecs", ()))
+        d["extra_video"] = tuple(d.get("extra_video", ()))
         return cls(**d)
 
 
@@ -74,14 +80,14 @@ def check_readable_file(path: str | os.PathLike) -> Path:
 
 
 def _ffprobe_json(path: Path) -> dict:
-    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    cmd = ["ffprobe", "-v", "error", *FF_INPUT_ARGS, "-print_format", "json", "-show_format", "-show_streams", ff_url(path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
         raise BadInputError("ffprobe", "not found: install ffmpeg (Debian package 'ffmpeg')") from None
     if proc.returncode != 0:
         msg = (proc.stderr.strip().splitlines() or ["unreadable"])[-1]
-        msg = msg.replace(str(path), "").strip(" :")
+        msg = msg.replace(ff_url(path), "").replace(str(path), "").strip(" :")
         if "moov atom not found" in msg or "partial file" in msg.lower():
             raise BadInputError(str(path), f"is truncated or corrupt ({msg})")
         if "Invalid data" in msg:
@@ -96,6 +102,19 @@ def _rotation(stream: dict) -> int:
             return int(round(float(sd["rotation"]))) % 360
     rot = stream.get("tags", {}).get("rotate")
     return int(rot) % 360 if rot else 0
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    import av
+
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError):
+        return 8
+
+
+def _describe(index: int, stream: dict) -> str:
+    return f"#{index} ({stream.get('codec_name', '?')} {stream.get('width', '?')}x{stream.get('height', '?')})"
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -157,4 +176,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         subtitle_codecs=tuple(s.get("codec_name", "") for s in subs),
         variable_frame_rate=bool(vfr),
         title=fmt.get("tags", {}).get("title"),
+        bit_depth=_bit_depth(v.get("pix_fmt", "")),
+        field_order=v.get("field_order") or "unknown",
+        extra_video=tuple(_describe(s.get("index", k + 1), s) for k, s in enumerate(videos[1:])),
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import ffmpeg
 
+from vidcolor.media.paths import ff_url
+
 # lavfi sources that move and look nothing alike, so every cut between them is a hard cut
 SCENE_SOURCES = [
     "testsrc2=size={w}x{h}:rate={r}",
@@ -59,11 +61,11 @@ def make_test_film(
     if subtitles:
         srt = Path(tmpdir, "subs.srt")
         srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nA test subtitle.\n\n2\n00:00:02,000 --> 00:00:03,000\nSecond line.\n")
-        inputs.append(ffmpeg.input(str(srt)))
+        inputs.append(ffmpeg.input(ff_url(srt)))
         out_kwargs["scodec"] = "mov_text" if path.suffix.lower() in (".mp4", ".mov") else "srt"
     if title:
         out_kwargs["metadata"] = f"title={title}"
-    out = ffmpeg.output(*inputs, str(path), **out_kwargs)
+    out = ffmpeg.output(*inputs, ff_url(path), **out_kwargs)
     args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"] + out.get_args()
     if extra_args:
         args = args[:-1] + list(extra_args) + args[-1:]

@@ -15,7 +15,7 @@ import numpy as np
 from vidcolor.color import luma_to_lightness
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.plan import Chunk
-from vidcolor.state import RunLayout, pack_array, unpack_array, write_chunk_done
+from vidcolor.state import DAMAGED_SOURCE, RunLayout, array_digest, pack_array, unpack_array, write_chunk_done
 from vidcolor.stabilize import StabilizerParams, stabilize_ab
 from vidcolor.store import ObjectStore
 
@@ -35,7 +35,18 @@ def predict_chunk_ab(colorizer: Colorizer, luma: np.ndarray, full_range: bool, c
 
 
 def load_chunk_source(store: ObjectStore, layout: RunLayout, chunk: Chunk) -> np.ndarray:
-    return unpack_array(store.get_bytes(layout.chunk(chunk.index, "source.npz")), "luma")
+    """The chunk's source luma, checked against the plan's digest. A missing, unreadable or
+    altered file raises an error starting with DAMAGED_SOURCE, so the run splits the chunk again."""
+    key = layout.chunk(chunk.index, "source.npz")
+    try:
+        luma = unpack_array(store.get_bytes(key), "luma")
+    except KeyError:
+        raise RuntimeError(f"{DAMAGED_SOURCE}: {key} is missing") from None
+    except Exception as e:  # noqa: BLE001 - a damaged zip fails in many ways (BadZipFile, zlib.error, ...)
+        raise RuntimeError(f"{DAMAGED_SOURCE}: {key} cannot be read ({type(e).__name__})") from None
+    if chunk.source_digest and array_digest(luma) != chunk.source_digest:
+        raise RuntimeError(f"{DAMAGED_SOURCE}: {key} does not match its digest in the plan")
+    return luma
 
 
 def colorize_chunk(

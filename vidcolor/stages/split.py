@@ -8,20 +8,24 @@ every chunk source it names exists.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 
 import cv2
 import numpy as np
 
-from vidcolor.errors import BadInputError
+from vidcolor.errors import BadInputError, RunFailedError
+from vidcolor.failpoints import failpoint
 from vidcolor.media.luma import iter_luma
 from vidcolor.media.probe import VideoInfo
 from vidcolor.plan import Chunk, Plan, PlanSettings, make_chunk, split_scene
 from vidcolor.render import render_size
-from vidcolor.state import RunLayout, frame_table_bytes, pack_array
+from vidcolor.state import (RunLayout, array_digest, frame_table_bytes, json_bytes, load_frame_table, pack_array,
+                            write_split_done)
 from vidcolor.settings import ChromaSettings
 from vidcolor.store import ObjectStore
 
@@ -103,7 +107,8 @@ class _ChunkWriter:
         hi = chunk.ext_end - self.buffer_start
         luma = np.stack([self.frames[k] for k in range(lo, hi)])
         self.store.put_bytes(self.layout.chunk(chunk.index, "source.npz"), pack_array(luma=luma))
-        self.chunks.append(chunk)
+        self.chunks.append(replace(chunk, source_digest=array_digest(luma)))
+        failpoint("split")
 
     def _trim(self) -> None:
         keep_from = max(self.scene_start, self.next_core - self.overlap)
@@ -156,7 +161,6 @@ def split_film(
 
     if any(p is None for p in pts):
         raise BadInputError(source_path, "frames without timestamps are not supported (remux it first)")
-    store.put_bytes(layout.frames, frame_table_bytes(pts, durations))
     plan = Plan(
         run_id=layout.run_id,
         video=info,
@@ -168,5 +172,27 @@ def split_film(
         chunks=tuple(writer.chunks),
         split_seconds=round(time.time() - t0, 3),
     )
-    store.put_json(layout.plan, plan.to_dict())
+    write_split_done(store, layout, json_bytes(plan.to_dict()), frame_table_bytes(pts, durations))
     return plan
+
+
+def rewrite_chunk_sources(store: ObjectStore, layout: RunLayout, plan: Plan, source_path: str,
+                          indices: list[int]) -> None:
+    """Split the chunks ``indices`` again (their source files were damaged or lost): decode each
+    one's extended range from the film (frame-accurate seek by the recorded pts), render it as the
+    split did, and write it back only when it matches the digest in the plan."""
+    pts = load_frame_table(store, layout).column("pts").to_pylist()
+    rw, rh = plan.render_size
+    for i in indices:
+        chunk = plan.chunks[i]
+        frames = []
+        with contextlib.closing(iter_luma(source_path, start_pts=pts[chunk.ext_start], first_index=chunk.ext_start)) as it:
+            for frame in it:
+                frames.append(cv2.resize(frame.y, (rw, rh), interpolation=cv2.INTER_AREA))
+                if len(frames) == chunk.ext_frames:
+                    break
+        luma = np.stack(frames) if frames else np.zeros((0, rh, rw), np.uint8)
+        if luma.shape[0] != chunk.ext_frames or (chunk.source_digest and array_digest(luma) != chunk.source_digest):
+            raise RunFailedError(source_path, f"chunk {i} decodes differently from when the film was split; "
+                                              f"delete {layout.root} in the store and run again")
+        store.put_bytes(layout.chunk(i, "source.npz"), pack_array(luma=luma))

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vidcolor.color import chroma_from_lab, luma_to_lightness
+from vidcolor.failpoints import failpoint
 from vidcolor.media.encode import SegmentEncoder
 from vidcolor.media.luma import iter_luma
 from vidcolor.plan import Chunk, Plan, frame_weights
@@ -66,12 +67,12 @@ def stitch_chunk(
     pts_list, dur_list = table["pts"], table["duration"]
     cw, ch = info.width // 2, info.height // 2
 
-    fd, tmp = tempfile.mkstemp(suffix=".nut", prefix=f"vidcolor-seg{index:05d}-")
+    fd, tmp = tempfile.mkstemp(suffix=".nut", prefix=f"{layout.temp_prefix('segment')}{index:05d}-")
     os.close(fd)
     encoder = SegmentEncoder(tmp, info, encode)
     written = 0
     try:
-        frames = iter_luma(source_path, start_pts=pts_list[0], first_index=me.core_start)
+        frames = iter_luma(source_path, start_pts=pts_list[0], first_index=me.core_start, bits=info.bit_depth)
         for k, frame in zip(range(me.core_frames), frames):
             if frame.pts != pts_list[k]:
                 raise RuntimeError(
@@ -79,7 +80,8 @@ def stitch_chunk(
                 )
             ab_half = cv2.resize(ab[k], (cw, ch), interpolation=cv2.INTER_LINEAR)
             y_half = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA)
-            cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range), ab_half, info.matrix, info.full_range)
+            cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range, info.bit_depth), ab_half, info.matrix,
+                                     info.full_range, info.bit_depth)
             encoder.write(frame.y, cb, cr, frame.pts, dur_list[k])
             written += 1
             if on_frames and written % 8 == 0:
@@ -91,6 +93,7 @@ def stitch_chunk(
         if on_frames:
             on_frames(written % 8)
         write_segment_done(store, layout, encode_key, index, tmp, written, time.time() - t0)
+        failpoint("stitch")
     except BaseException:
         encoder.abort()
         raise

@@ -69,8 +69,17 @@ class ObjectStore(ABC):
     def upload_file(self, path: str | os.PathLike, key: str) -> None: ...
 
     @abstractmethod
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create the object only if no object has ``key``; True when this call created it. The
+        check and the create are one atomic step (for leases)."""
+
+    @abstractmethod
     def stat(self, key: str) -> ObjectStat | None:
         """Size and version tag of an object, or None when it does not exist."""
+
+    def abort_incomplete_uploads(self, key: str) -> list[str]:
+        """Abort unfinished multipart uploads to ``key`` (S3); returns their ids. Nothing elsewhere."""
+        return []
 
     def local_path(self, key: str) -> Path | None:
         """A path on this machine holding the object, for readers that seek; None when remote."""

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from vidcolor.atomic import atomic_path
+from vidcolor.atomic import atomic_path, temp_name_for
 from vidcolor.store.base import ObjectStat, ObjectStore
 
 
@@ -34,6 +34,26 @@ class LocalFolderStore(ObjectStore):
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._atomic_write(key, lambda f: f.write(data))
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        # The whole content goes to a temp name first, then link() gives it the key unless the key
+        # exists (atomic, like O_EXCL, but a reader never sees a half-written file).
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_name_for(dest)
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, dest)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            with _suppress():
+                tmp.unlink()
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -7,6 +7,7 @@ Endpoint, region and credentials come from the standard AWS environment and conf
 from __future__ import annotations
 
 import functools
+import time
 
 from vidcolor.errors import BadInputError
 from vidcolor.store.base import ObjectStat, ObjectStore, split_s3_uri
@@ -18,6 +19,7 @@ _MULTIPART_THRESHOLD = 64 << 20
 _CONNECT_TIMEOUT_S = 10
 _READ_TIMEOUT_S = 60
 _TOTAL_ATTEMPTS = 5  # the first try and four retries
+_BODY_ATTEMPTS = 5
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,17 +75,38 @@ class S3Store(ObjectStore):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import (ClientError, ConnectionClosedError, IncompleteReadError, ReadTimeoutError,
+                                         ResponseStreamingError)
 
-        try:
-            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise KeyError(key) from None
-            raise
+        # botocore retries a request that fails; a body cut short after the headers came (a reset, a
+        # stalled read) fails only in read(), which checks the length: read the object again.
+        for attempt in range(_BODY_ATTEMPTS):
+            try:
+                return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise KeyError(key) from None
+                raise
+            except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError, ConnectionClosedError):
+                if attempt == _BODY_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     def put_bytes(self, key: str, data: bytes) -> None:
         s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as e:
+            # 412: the key exists; 409: a concurrent conditional write to the key won
+            if str(e.response.get("Error", {}).get("Code")) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -118,6 +141,16 @@ class S3Store(ObjectStore):
     def delete(self, key: str) -> None:
         s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def abort_incomplete_uploads(self, key: str) -> list[str]:
+        client, full = s3_client(), self._key(key)
+        uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
+        aborted = []
+        for up in uploads:
+            if up["Key"] == full:
+                client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=up["UploadId"])
+                aborted.append(f"s3://{self.bucket}/{full} (upload {up['UploadId']})")
+        return aborted
+
     def download_file(self, key: str, path) -> None:
         from botocore.exceptions import ClientError
 
@@ -130,4 +163,7 @@ class S3Store(ObjectStore):
 
     def upload_file(self, path, key: str) -> None:
         # One PUT or a multipart upload: either way the object appears only when complete.
-        s3_client().upload_file(str(path), self.bucket, self._key(key), Config=_transfer_config())
+        from vidcolor.failpoints import failpoint
+
+        s3_client().upload_file(str(path), self.bucket, self._key(key), Config=_transfer_config(),
+                                Callback=lambda sent: failpoint("s3-upload"))
