@@ -55,6 +55,7 @@ class Film:
     reused: int = 0
     colorized: int = 0
     quarantined: dict = field(default_factory=dict)
+    resplit: set = field(default_factory=set)  # chunks whose damaged source was split again
     stitching: set = field(default_factory=set)
     segments: dict = field(default_factory=dict)
     actor_seconds: float = 0.0
@@ -228,6 +229,16 @@ class ArchiveRunner:
         n = len(film.plan.chunks)
         if len(film.done) + len(film.quarantined) < n:
             return
+        if film.quarantined and not film.resplit:
+            # a chunk source damaged in the store is split again from the film, once, then retried
+            film.resplit = set(film.run.resplit_damaged(film.plan, film.quarantined))
+            if film.resplit:
+                pool = self.pools[film.run.actor_spec(self.execution)]
+                for index in sorted(film.resplit):
+                    c = film.plan.chunks[index]
+                    pool.add(WorkItem((film.index, index), cost=c.ext_frames, priority=film.request.priority,
+                                      payload=film.run.chunk_task(c)))
+                return
         if film.quarantined:
             self._fail(film, film.run.quarantine(film.quarantined, self.execution.max_attempts))
             return
