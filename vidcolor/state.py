@@ -143,6 +143,7 @@ class ChunkMarker:
     model: str = ""
     worker: str = ""
     infer_seconds: float = 0.0
+    stabilize_seconds: float = 0.0
     version: int = MARKER_FORMAT
 
     @classmethod
