@@ -30,6 +30,9 @@ def tables(res: dict) -> str:
                 continue
             s = r["summary"]
             seams = f"{fmt(s.get('max_seam_score'), 2)} ({len(s.get('seams', {}))})"
+            if s.get("original_seams") and s.get("max_seam_score") is not None:
+                worst = max(s["seams"], key=s["seams"].get)
+                seams += f" at {worst}; original there {fmt(s['original_seams'].get(worst), 2)}"
             lines.append(f"| {clip} | {r['frames']} | {name} | {fmt(s['cdc'], 5)} | {fmt(s.get('cdc_ratio'), 2)} | "
                          f"{fmt(s['warp_error'], 6)} | {fmt(s.get('warp_error_ratio'), 2)} | "
                          f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {fmt(s.get('ssim'), 3)} | "
@@ -99,6 +102,10 @@ def plots(res: dict, out: Path) -> None:
         for r, name in ((a, "frame by frame"), (b, "default")):
             ch = np.array([np.nan if v is None else v for v in r["series"]["chroma_change"]], float)
             ax.plot(ch, lw=0.9, label=f"{name} (worst seam {fmt(r['summary'].get('max_seam_score'), 2)})")
+        orig = b["series"].get("original_chroma_change")
+        if orig:
+            ax.plot(np.array([np.nan if v is None else v for v in orig], float), lw=0.8, color="tab:green",
+                    alpha=0.8, label="colour original")
         for i, c in enumerate(b["summary"]["scene_starts"][1:]):
             ax.axvline(c, color="tab:red", lw=1, label="cut" if i == 0 else None)
         for i, j in enumerate(b["chunk_joins"]):

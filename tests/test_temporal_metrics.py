@@ -94,7 +94,7 @@ def test_static_clip_scores_zero_everywhere():
     s = summarize(m, scene_starts=[0], joins=[4])
     assert s["cdc"] == 0 and s["warp_error"] == 0 and s["original_warp_error"] == 0
     assert s["median_chroma_change"] == 0
-    assert s["seams"] == {"4": 0.0}
+    assert s["seams"] == {"4": 0.0} and s["original_seams"] == {"4": 0.0}
     assert s["psnr"] == 100.0
 
 

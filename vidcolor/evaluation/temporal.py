@@ -220,6 +220,7 @@ class VideoMeasures:
     chroma_change: list[float] = field(default_factory=list)  # [t]: frame t-1 -> t; [0] NaN
     warp_error: list[float] = field(default_factory=list)  # [t]: pair (t, t+1); NaN across a cut
     original_warp_error: list[float] = field(default_factory=list)
+    original_chroma_change: list[float] = field(default_factory=list)
     chroma_warp_error: list[float] = field(default_factory=list)  # the same on Lab ab only (luma left out)
     original_chroma_warp_error: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
@@ -263,9 +264,13 @@ def measure_frames(frames: Iterable[np.ndarray], original: Iterable[np.ndarray] 
         oab = rgb_to_ab(osmall) if osmall is not None else None
         if prev is None:
             m.chroma_change.append(float("nan"))
+            if oab is not None:
+                m.original_chroma_change.append(float("nan"))
         else:
             p_rgb, p_y, p_ab, p_orig, p_oab = prev
             m.chroma_change.append(chroma_change(p_ab, ab))
+            if oab is not None:
+                m.original_chroma_change.append(chroma_change(p_oab, oab))
             if t in cuts:
                 m.warp_error.append(float("nan"))
                 m.chroma_warp_error.append(float("nan"))
@@ -330,6 +335,11 @@ def summarize(m: VideoMeasures, scene_starts: Sequence[int] = (0,), joins: Seque
     seams = seam_scores(changes, scene_starts, joins)
     out["seams"] = {str(k): v for k, v in seams.items()}
     out["max_seam_score"] = max(seams.values()) if seams else None
+    if m.original_chroma_change:
+        # the same ratio in the colour original: a join in a passage where reality itself changes
+        # fast (a cyclist crossing close to the camera) scores high without any seam
+        orig = seam_scores(np.asarray(m.original_chroma_change), scene_starts, joins)
+        out["original_seams"] = {str(k): v for k, v in orig.items()}
     return out
 
 
