@@ -33,6 +33,8 @@ def tables(res: dict) -> str:
             if s.get("original_seams") and s.get("max_seam_score") is not None:
                 worst = max(s["seams"], key=s["seams"].get)
                 seams += f" at {worst}; original there {fmt(s['original_seams'].get(worst), 2)}"
+            if s.get("max_flow_seam_score") is not None:
+                seams += f"; flow {fmt(s['max_flow_seam_score'], 2)}"
             lines.append(f"| {clip} | {r['frames']} | {name} | {fmt(s['cdc'], 5)} | {fmt(s.get('cdc_ratio'), 2)} | "
                          f"{fmt(s['warp_error'], 6)} | {fmt(s.get('warp_error_ratio'), 2)} | "
                          f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {fmt(s.get('ssim'), 3)} | "

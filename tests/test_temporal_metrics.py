@@ -125,6 +125,8 @@ def test_planted_colour_jump_is_found_at_its_frame():
     assert s["seams"][str(jump)] > 5
     assert s["seams"]["6"] < 2 and s["seams"]["20"] < 2  # ordinary frames: about the median
     assert s["max_seam_score"] == s["seams"][str(jump)]
+    # motion-compensated, the pan itself costs nothing and the jump stands out even more
+    assert s["flow_seams"][str(jump)] > 5 and s["flow_seams"]["6"] < 2
 
 
 def test_cuts_are_not_flicker_and_not_seams():

@@ -12,7 +12,8 @@ to a colour original. numpy/OpenCV only, no learned weights.
   source's luma, so the RGB warp error of a colorized film is mostly the luma's own (motion the
   flow misses); this one isolates the colour flicker.
 - Chroma change: mean Lab ab distance between neighbouring frames; a seam score divides the change
-  where two chunks meet by the median change between neighbouring frames of the same scene.
+  where two chunks meet by the median change between neighbouring frames of the same scene. The
+  flow seam score does the same with the motion-compensated change (RMS of the chroma warp error).
 
 Everything that walks a video does so frame by frame (a film never sits in memory); the per-frame
 series are small.
@@ -335,6 +336,13 @@ def summarize(m: VideoMeasures, scene_starts: Sequence[int] = (0,), joins: Seque
     seams = seam_scores(changes, scene_starts, joins)
     out["seams"] = {str(k): v for k, v in seams.items()}
     out["max_seam_score"] = max(seams.values()) if seams else None
+    if m.chroma_warp_error:
+        # motion-compensated: the RMS ab difference after warping frame t onto t-1 along the flow,
+        # so colour that merely moves with the picture does not count, only colour that changes
+        rms = np.sqrt(np.concatenate([[np.nan], np.asarray(m.chroma_warp_error, dtype=np.float64)]))
+        flow_seams = seam_scores(rms, scene_starts, joins)
+        out["flow_seams"] = {str(k): v for k, v in flow_seams.items()}
+        out["max_flow_seam_score"] = max(flow_seams.values()) if flow_seams else None
     if m.original_chroma_change:
         # the same ratio in the colour original: a join in a passage where reality itself changes
         # fast (a cyclist crossing close to the camera) scores high without any seam
