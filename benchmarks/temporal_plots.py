@@ -67,6 +67,19 @@ def tables(res: dict) -> str:
         ramp_rows.append(f"| {clip} | {len(rr['linear']['seams'])} | " + " | ".join(
             f"{fmt(rr[k]['max_seam_score'], 2)}" for k in ("linear", "cosine", "step")) + " |")
     out += "\n\n" + "\n".join(ramp_rows)
+    ov_rows = ["| clip | overlap | CDC / original | chroma warp / original | PSNR dB | seam scores at the joins |",
+               "|" + " --- |" * 6]
+    for clip in clips:
+        for name in ("overlap-4", "default", "overlap-20"):
+            r = runs.get(f"{clip}/{name}")
+            if not r or not runs.get(f"{clip}/overlap-4"):
+                continue
+            s = r["summary"]
+            seams = ", ".join(f"{k}: {v:.2f}" for k, v in s.get("seams", {}).items())
+            ov_rows.append(f"| {clip} | {r['settings']['overlap_frames']} | {fmt(s.get('cdc_ratio'), 2)} | "
+                           f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {seams} |")
+    if len(ov_rows) > 2:
+        out += "\n\n" + "\n".join(ov_rows)
     return out
 
 
@@ -83,14 +96,15 @@ def plots(res: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
     x = np.arange(len(colour))
     for ax, key, target, label in ((axes[0], "cdc_ratio", 1.2, "CDC / original's"),
-                                   (axes[1], "chroma_warp_error_ratio", 1.3, "chroma warp error / original's")):
+                                   (axes[1], "warp_error_ratio", 1.3, "warp error (RGB, Lai et al.) / original's")):
         w = 0.8 / max(1, len(configs))
         for i, c in enumerate(configs):
             vals = [runs.get(f"{k}/{c}", {}).get("summary", {}).get(key) or 0 for k in colour]
             ax.bar(x + (i - (len(configs) - 1) / 2) * w, vals, w, label=c)
         ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target}")
         ax.set_xticks(x, [k.replace("vid4_", "") for k in colour], fontsize=8)
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label + " (log scale)", fontsize=9)
+        ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "ratios.png")
