@@ -30,6 +30,11 @@ def tables(res: dict) -> str:
                 continue
             s = r["summary"]
             seams = f"{fmt(s.get('max_seam_score'), 2)} ({len(s.get('seams', {}))})"
+            if s.get("original_seams") and s.get("max_seam_score") is not None:
+                worst = max(s["seams"], key=s["seams"].get)
+                seams += f" at {worst}; original there {fmt(s['original_seams'].get(worst), 2)}"
+            if s.get("max_flow_seam_score") is not None:
+                seams += f"; flow {fmt(s['max_flow_seam_score'], 2)}"
             lines.append(f"| {clip} | {r['frames']} | {name} | {fmt(s['cdc'], 5)} | {fmt(s.get('cdc_ratio'), 2)} | "
                          f"{fmt(s['warp_error'], 6)} | {fmt(s.get('warp_error_ratio'), 2)} | "
                          f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {fmt(s.get('ssim'), 3)} | "
@@ -62,6 +67,19 @@ def tables(res: dict) -> str:
         ramp_rows.append(f"| {clip} | {len(rr['linear']['seams'])} | " + " | ".join(
             f"{fmt(rr[k]['max_seam_score'], 2)}" for k in ("linear", "cosine", "step")) + " |")
     out += "\n\n" + "\n".join(ramp_rows)
+    ov_rows = ["| clip | overlap | CDC / original | chroma warp / original | PSNR dB | seam scores at the joins |",
+               "|" + " --- |" * 6]
+    for clip in clips:
+        for name in ("overlap-4", "default", "overlap-20"):
+            r = runs.get(f"{clip}/{name}")
+            if not r or not runs.get(f"{clip}/overlap-4"):
+                continue
+            s = r["summary"]
+            seams = ", ".join(f"{k}: {v:.2f}" for k, v in s.get("seams", {}).items())
+            ov_rows.append(f"| {clip} | {r['settings']['overlap_frames']} | {fmt(s.get('cdc_ratio'), 2)} | "
+                           f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {seams} |")
+    if len(ov_rows) > 2:
+        out += "\n\n" + "\n".join(ov_rows)
     return out
 
 
@@ -78,14 +96,15 @@ def plots(res: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
     x = np.arange(len(colour))
     for ax, key, target, label in ((axes[0], "cdc_ratio", 1.2, "CDC / original's"),
-                                   (axes[1], "chroma_warp_error_ratio", 1.3, "chroma warp error / original's")):
+                                   (axes[1], "warp_error_ratio", 1.3, "warp error (RGB, Lai et al.) / original's")):
         w = 0.8 / max(1, len(configs))
         for i, c in enumerate(configs):
             vals = [runs.get(f"{k}/{c}", {}).get("summary", {}).get(key) or 0 for k in colour]
             ax.bar(x + (i - (len(configs) - 1) / 2) * w, vals, w, label=c)
         ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target}")
         ax.set_xticks(x, [k.replace("vid4_", "") for k in colour], fontsize=8)
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label + " (log scale)", fontsize=9)
+        ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "ratios.png")
@@ -99,6 +118,10 @@ def plots(res: dict, out: Path) -> None:
         for r, name in ((a, "frame by frame"), (b, "default")):
             ch = np.array([np.nan if v is None else v for v in r["series"]["chroma_change"]], float)
             ax.plot(ch, lw=0.9, label=f"{name} (worst seam {fmt(r['summary'].get('max_seam_score'), 2)})")
+        orig = b["series"].get("original_chroma_change")
+        if orig:
+            ax.plot(np.array([np.nan if v is None else v for v in orig], float), lw=0.8, color="tab:green",
+                    alpha=0.8, label="colour original")
         for i, c in enumerate(b["summary"]["scene_starts"][1:]):
             ax.axvline(c, color="tab:red", lw=1, label="cut" if i == 0 else None)
         for i, j in enumerate(b["chunk_joins"]):

@@ -67,9 +67,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "temporal_quality.json"))
     ap.add_argument("--measure-only", action="store_true",
                     help="re-measure the outputs of runs already in --out (no colorizing)")
+    ap.add_argument("--measure-into", help="with --measure-only: write the updated results here, not to --out")
     args = ap.parse_args()
     if args.measure_only:
-        remeasure(Path(args.out), Path(args.work), args.clips, args.configs)
+        remeasure(Path(args.out), Path(args.measure_into or args.out), args.clips, args.configs)
         return
 
     from vidcolor.cli._common import quiet_services
@@ -134,10 +135,11 @@ def main() -> None:
             tmp.replace(out_path)
 
 
-def remeasure(out_path: Path, work: Path, clips: list[str], configs: list[str]) -> None:
+def remeasure(in_path: Path, out_path: Path, clips: list[str], configs: list[str]) -> None:
     from vidcolor.report import Target, measure_target
 
-    results = json.loads(out_path.read_text())
+    results = json.loads(in_path.read_text())
+    work = Path(next(iter(results["runs"].values()))["store"]).parents[1]
     for key, row in results["runs"].items():
         store = Path(row["store"])
         if row["clip"] not in clips or row["config"] not in configs:

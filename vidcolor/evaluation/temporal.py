@@ -12,7 +12,8 @@ to a colour original. numpy/OpenCV only, no learned weights.
   source's luma, so the RGB warp error of a colorized film is mostly the luma's own (motion the
   flow misses); this one isolates the colour flicker.
 - Chroma change: mean Lab ab distance between neighbouring frames; a seam score divides the change
-  where two chunks meet by the median change between neighbouring frames of the same scene.
+  where two chunks meet by the median change between neighbouring frames of the same scene. The
+  flow seam score does the same with the motion-compensated change (RMS of the chroma warp error).
 
 Everything that walks a video does so frame by frame (a film never sits in memory); the per-frame
 series are small.
@@ -220,6 +221,7 @@ class VideoMeasures:
     chroma_change: list[float] = field(default_factory=list)  # [t]: frame t-1 -> t; [0] NaN
     warp_error: list[float] = field(default_factory=list)  # [t]: pair (t, t+1); NaN across a cut
     original_warp_error: list[float] = field(default_factory=list)
+    original_chroma_change: list[float] = field(default_factory=list)
     chroma_warp_error: list[float] = field(default_factory=list)  # the same on Lab ab only (luma left out)
     original_chroma_warp_error: list[float] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
@@ -263,9 +265,13 @@ def measure_frames(frames: Iterable[np.ndarray], original: Iterable[np.ndarray] 
         oab = rgb_to_ab(osmall) if osmall is not None else None
         if prev is None:
             m.chroma_change.append(float("nan"))
+            if oab is not None:
+                m.original_chroma_change.append(float("nan"))
         else:
             p_rgb, p_y, p_ab, p_orig, p_oab = prev
             m.chroma_change.append(chroma_change(p_ab, ab))
+            if oab is not None:
+                m.original_chroma_change.append(chroma_change(p_oab, oab))
             if t in cuts:
                 m.warp_error.append(float("nan"))
                 m.chroma_warp_error.append(float("nan"))
@@ -330,6 +336,18 @@ def summarize(m: VideoMeasures, scene_starts: Sequence[int] = (0,), joins: Seque
     seams = seam_scores(changes, scene_starts, joins)
     out["seams"] = {str(k): v for k, v in seams.items()}
     out["max_seam_score"] = max(seams.values()) if seams else None
+    if m.chroma_warp_error:
+        # motion-compensated: the RMS ab difference after warping frame t onto t-1 along the flow,
+        # so colour that merely moves with the picture does not count, only colour that changes
+        rms = np.sqrt(np.concatenate([[np.nan], np.asarray(m.chroma_warp_error, dtype=np.float64)]))
+        flow_seams = seam_scores(rms, scene_starts, joins)
+        out["flow_seams"] = {str(k): v for k, v in flow_seams.items()}
+        out["max_flow_seam_score"] = max(flow_seams.values()) if flow_seams else None
+    if m.original_chroma_change:
+        # the same ratio in the colour original: a join in a passage where reality itself changes
+        # fast (a cyclist crossing close to the camera) scores high without any seam
+        orig = seam_scores(np.asarray(m.original_chroma_change), scene_starts, joins)
+        out["original_seams"] = {str(k): v for k, v in orig.items()}
     return out
 
 
