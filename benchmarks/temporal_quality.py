@@ -77,9 +77,9 @@ def main() -> None:
 
     quiet_services(False)
     from flows.colorize_film import run_colorize_film
-    from tasks.colorizer_actor import ensure_ray
+    from vidcolor.executor.ray_runtime import ensure_ray
     from vidcolor.report import Target, measure_target, run_temporal_summary
-    from vidcolor.runstate import RunLayout
+    from vidcolor.state import RunLayout
     from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
     from vidcolor.store import open_store
 

@@ -45,7 +45,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     from vidcolor.colorizers import load_colorizer
     from vidcolor.media.luma import iter_luma
-    from vidcolor.plan import Chunk, render_size
+    from vidcolor.plan import Chunk
+    from vidcolor.render import render_size
     from vidcolor.settings import ChromaSettings
     from vidcolor.stabilize import StabilizerParams, stabilize_ab
     from vidcolor.stages.colorize import predict_chunk_ab, quantize_ab
