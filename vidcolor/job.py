@@ -39,6 +39,7 @@ class Job:
     store_uri: str
     chroma: ChromaSettings
     encode: EncodeSettings
+    keyframes: tuple = ()  # vidcolor.keyframes.Keyframe, checked, at the render size
 
     @property
     def layout(self) -> RunLayout:
@@ -98,6 +99,8 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
         raise BadInputError("--reference", model.palette_refusal)
     if not 0 <= chroma.stabilize_strength < 1:
         raise BadInputError("--stabilize-strength", f"{chroma.stabilize_strength} is outside 0-1 (1 excluded)")
+    if chroma.keyframes and chroma.palette:
+        raise BadInputError("--keyframes", "use either --keyframes or --reference, not both (keyframes lead the palette)")
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:
@@ -192,6 +195,13 @@ def prepare_job(
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
                                         f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
     fingerprint = fingerprint_file(source_path)
+    keyframes = ()
+    if chroma.keyframes:  # colour keyframes (vidcolor.keyframes): checked here, once
+        from vidcolor.keyframes import film_frame_count, read_keyframes
+        from vidcolor.render import render_size
+
+        keyframes = read_keyframes(chroma.keyframes, (info.width, info.height), film_frame_count(info, source_path),
+                                   render_size(info.width, info.height, chroma.render_size, model.size_multiple))
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,
@@ -204,4 +214,5 @@ def prepare_job(
         store_uri=store_uri or default_store_uri(),
         chroma=chroma,
         encode=encode,
+        keyframes=keyframes,
     )
