@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidcolor.errors import BadInputError
@@ -120,6 +120,14 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
     return model
 
 
+def keyframe_palette_refused(model_spec: str) -> bool:
+    """The model cannot follow a palette, so keyframes cannot lead it (vidcolor.keyframes)."""
+    from vidcolor.colorizers import describe_model
+    from vidcolor.palette import Palette
+
+    return describe_model(model_spec, Palette(((0, 0, 1.0),))).palette_refusal is not None
+
+
 def check_palette_strength(strength: float) -> None:
     if not 0 <= strength <= MAX_PALETTE_STRENGTH:
         raise BadInputError("--reference-strength", f"{strength} is outside 0-{MAX_PALETTE_STRENGTH:g}")
@@ -202,6 +210,8 @@ def prepare_job(
 
         keyframes = read_keyframes(chroma.keyframes, (info.width, info.height), film_frame_count(info, source_path),
                                    render_size(info.width, info.height, chroma.render_size, model.size_multiple))
+        if chroma.keyframe_palette and keyframe_palette_refused(chroma.model):
+            chroma = replace(chroma, keyframe_palette=False)  # no scene borrows a palette it cannot follow
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,
