@@ -498,9 +498,11 @@ def test_launcher_store_matches_iam_policy():
     assert store == f"s3://{bucket}/{prefixes['store']}"
 
 
-def test_iam_policy_object_grants_enforced_by_moto():
+def test_iam_policy_object_grants_enforced_by_moto(monkeypatch):
     """Moto's IAM engine (no conditions: it would apply the HTTPS deny unconditionally and ignore
     the listing prefixes, so those statements are checked above) decides the object requests."""
+    # in-process moto, not the session's moto_server that other tests point AWS_ENDPOINT_URL at
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     import boto3
     from botocore.exceptions import ClientError
     from moto import mock_aws

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidcolor.errors import BadInputError, RunFailedError
@@ -40,6 +40,7 @@ class Job:
     store_uri: str
     chroma: ChromaSettings
     encode: EncodeSettings
+    keyframes: tuple = ()  # vidcolor.keyframes.Keyframe, checked, at the render size
 
     @property
     def layout(self) -> RunLayout:
@@ -112,6 +113,8 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
         raise BadInputError("--reference", model.palette_refusal)
     if not 0 <= chroma.stabilize_strength < 1:
         raise BadInputError("--stabilize-strength", f"{chroma.stabilize_strength} is outside 0-1 (1 excluded)")
+    if chroma.keyframes and chroma.palette:
+        raise BadInputError("--keyframes", "use either --keyframes or --reference, not both (keyframes lead the palette)")
     if chroma.render_size < 32:
         raise BadInputError("--render-size", f"{chroma.render_size} is too small (at least 32)")
     if chroma.max_chunk_frames < 2:
@@ -129,6 +132,14 @@ def check_settings(chroma: ChromaSettings, encode: EncodeSettings):
     if encode.crf is not None and not (lo <= encode.crf <= hi):
         raise BadInputError("--crf", f"{encode.crf} is outside {lo}-{hi}")
     return model
+
+
+def keyframe_palette_refused(model_spec: str) -> bool:
+    """The model cannot follow a palette, so keyframes cannot lead it (vidcolor.keyframes)."""
+    from vidcolor.colorizers import describe_model
+    from vidcolor.palette import Palette
+
+    return describe_model(model_spec, Palette(((0, 0, 1.0),))).palette_refusal is not None
 
 
 def check_palette_strength(strength: float) -> None:
@@ -219,6 +230,15 @@ def prepare_job(
         raise BadInputError(output_uri, f"the input is shown rotated by {info.rotation} degrees and {suffix} "
                                         f"cannot record that; use {' or '.join(ROTATION_CONTAINERS)}")
     fingerprint = fingerprint_file(source_path, info)
+    keyframes = ()
+    if chroma.keyframes:  # colour keyframes (vidcolor.keyframes): checked here, once
+        from vidcolor.keyframes import film_frame_count, read_keyframes
+        from vidcolor.render import render_size
+
+        keyframes = read_keyframes(chroma.keyframes, (info.width, info.height), film_frame_count(info, source_path),
+                                   render_size(info.width, info.height, chroma.render_size, model.size_multiple))
+        if chroma.keyframe_palette and keyframe_palette_refused(chroma.model):
+            chroma = replace(chroma, keyframe_palette=False)  # no scene borrows a palette it cannot follow
     return Job(
         input_uri=input_uri,
         output_uri=output_uri,
@@ -231,6 +251,7 @@ def prepare_job(
         store_uri=store_uri or default_store_uri(),
         chroma=chroma,
         encode=encode,
+        keyframes=keyframes,
     )
 
 

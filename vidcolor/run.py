@@ -31,6 +31,7 @@ class Run:
         self.store = store or open_store(job.store_uri)
         self.layout = job.layout
         self._record: RunRecord | None = None
+        self._steering: dict | None = None  # chunk index -> ChunkKeyframes (colour keyframes)
 
     # --- run.json ----------------------------------------------------------------------------
     @property
@@ -184,8 +185,10 @@ class Run:
     def chunks_to_colorize(self, plan: Plan) -> tuple[list, list]:
         """(to do, reused): a chunk is reused only when its marker's checksum matches its chroma."""
         todo, reused = [], []
+        steer = self.keyframe_steering(plan)
         for c in plan.chunks:
-            (reused if chunk_is_done(self.store, self.layout, c.index, c.ext_frames) else todo).append(c)
+            digest = steer[c.index].digest if c.index in steer else ""
+            (reused if chunk_is_done(self.store, self.layout, c.index, c.ext_frames, digest) else todo).append(c)
         self.record.current.chunks_reused = [c.index for c in reused]
         for c in reused:  # done since it was quarantined (e.g. by an invocation that was killed after)
             self.record.quarantined.pop(str(c.index), None)
@@ -247,7 +250,26 @@ class Run:
     def chunk_task(self, chunk):
         from vidcolor.executor.ray_pool import ChunkTask
 
-        return ChunkTask(self.job.store_uri, self.job.run_id, self.job.info.full_range, chunk)
+        return ChunkTask(self.job.store_uri, self.job.run_id, self.job.info.full_range, chunk,
+                         (self._steering or {}).get(chunk.index))
+
+    # --- colour keyframes (vidcolor.keyframes) ----------------------------------------------
+    def keyframe_steering(self, plan: Plan) -> dict:
+        """What steers each chunk; the first call copies the keyframes into the run state."""
+        if self._steering is None:
+            from vidcolor.keyframes import store_keyframes
+
+            self._steering = store_keyframes(self.store, self.layout, plan, self.job.keyframes,
+                                             self.job.chroma.keyframe_palette)
+        return self._steering
+
+    def segment_keyframes(self, plan: Plan, index: int) -> str:
+        """Digest of the keyframes steering chunk ``index``'s segment (no run-state writes)."""
+        if not self.job.keyframes:
+            return ""
+        from vidcolor.keyframes import segment_digest, steering
+
+        return segment_digest(plan, steering(plan, self.job.keyframes, self.job.chroma.keyframe_palette), index)
 
     # --- stitch ------------------------------------------------------------------------------
     @names_disk_full
@@ -259,11 +281,12 @@ class Run:
         self.check_leases()
         chunk = plan.chunks[index]
         job = self.job
-        if segment_is_done(self.store, self.layout, job.encode_key, index, chunk.core_frames):
+        keyframes = self.segment_keyframes(plan, index)
+        if segment_is_done(self.store, self.layout, job.encode_key, index, chunk.core_frames, keyframes):
             progress.advance("stitch", chunk.core_frames)
             return {"chunk": index, "frames": chunk.core_frames, "reused": True}
         return stitch_chunk(self.store, self.layout, plan, index, job.source_path, job.encode, job.encode_key,
-                            on_frames=progress.advancer("stitch"))
+                            on_frames=progress.advancer("stitch"), keyframes=keyframes)
 
     # --- concat + mux ------------------------------------------------------------------------
     @names_disk_full

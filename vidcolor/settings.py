@@ -24,6 +24,10 @@ class ChromaSettings:
     temporal_attention: bool = True  # the model sees neighbouring frames of the scene (False: frame by frame)
     stabilize: bool = True  # flow-guided chroma stabiliser (vidcolor.stabilize) on each chunk
     stabilize_strength: float = 0.97  # its weight on the flow-carried chroma where the flow is trusted (0-1)
+    # Colour keyframes (vidcolor.keyframes): a folder of colour frames named by frame index; "" = none.
+    # Not part of the run id: each chunk's marker records the digest of the keyframes that steer it.
+    keyframes: str = ""
+    keyframe_palette: bool = True  # scenes without a keyframe are led by the nearest keyframe's palette
 
     def key(self, model_identity: str) -> dict:
         d = asdict(self)
@@ -33,6 +37,7 @@ class ChromaSettings:
             del d["palette"], d["palette_strength"]
         if not self.stabilize:
             del d["stabilize_strength"]
+        del d["keyframes"], d["keyframe_palette"]  # per chunk, in its marker (vidcolor.keyframes)
         return d
 
     @property

@@ -11,6 +11,7 @@
     runs/<run_id>/segments/<encode>/<i>.nut encoded core frames, and <i>.json SegmentMarker
     runs/<run_id>/run.json                  RunRecord: status, invocations, quarantine
     runs/<run_id>/lease/<generation>.json   the run's lease (vidcolor.lease)
+    runs/<run_id>/keyframes/                colour keyframes and their checksums (vidcolor.keyframes)
 
 Every JSON document carries ``version``, its format. Files written before formats were numbered
 have the layout of version 1 and are read as such; a newer format than this vidcolor knows is
@@ -144,6 +145,7 @@ class ChunkMarker:
     worker: str = ""
     infer_seconds: float = 0.0
     stabilize_seconds: float = 0.0
+    keyframes: str = ""  # digest of the colour keyframes that steer the chunk ("" = none; vidcolor.keyframes)
     version: int = MARKER_FORMAT
 
     @classmethod
@@ -160,6 +162,7 @@ class SegmentMarker:
     frames: int
     sha256: str
     seconds: float = 0.0
+    keyframes: str = ""  # digest of the keyframes steering the chroma it was made of ("" = none)
     version: int = MARKER_FORMAT
 
     @classmethod
@@ -221,33 +224,37 @@ def write_chunk_done(store: ObjectStore, layout: RunLayout, index: int, chroma_b
     store.put_json(layout.chunk(index, "done.json"), asdict(marker))
 
 
-def chunk_is_done(store: ObjectStore, layout: RunLayout, index: int, expected_frames: int) -> bool:
-    """Trusted only when the marker's checksum matches the chroma file it names."""
+def chunk_is_done(store: ObjectStore, layout: RunLayout, index: int, expected_frames: int, keyframes: str = "") -> bool:
+    """Trusted only when the marker's checksum matches the chroma file it names (and the keyframes
+    that steered it are the ones that steer it now)."""
     key = layout.chunk(index, "done.json")
     try:
         marker = ChunkMarker.from_dict(store.get_json(key), key)
         data = store.get_bytes(layout.chunk(index, "chroma.npz"))
     except (KeyError, ValueError, TypeError):
         return False
+    if marker.keyframes != keyframes:
+        return False
     return marker.frames == expected_frames and marker.sha256 == sha256_bytes(data)
 
 
 def write_segment_done(store: ObjectStore, layout: RunLayout, encode_key: str, index: int, path, frames: int,
-                       seconds: float) -> None:
+                       seconds: float, keyframes: str = "") -> None:
     """Upload the segment, then its marker."""
     digest = sha256_file(path)
     store.upload_file(path, layout.segment(encode_key, index))
-    marker = SegmentMarker(chunk=index, frames=frames, sha256=digest, seconds=round(seconds, 3))
+    marker = SegmentMarker(chunk=index, frames=frames, sha256=digest, seconds=round(seconds, 3), keyframes=keyframes)
     store.put_json(layout.segment(encode_key, index, "json"), asdict(marker))
 
 
-def segment_is_done(store: ObjectStore, layout: RunLayout, encode_key: str, index: int, expected_frames: int) -> bool:
+def segment_is_done(store: ObjectStore, layout: RunLayout, encode_key: str, index: int, expected_frames: int,
+                    keyframes: str = "") -> bool:
     key = layout.segment(encode_key, index, "json")
     try:
         marker = SegmentMarker.from_dict(store.get_json(key), key)
     except (KeyError, ValueError, TypeError):
         return False
-    if marker.frames != expected_frames:
+    if marker.frames != expected_frames or marker.keyframes != keyframes:
         return False
     seg = layout.segment(encode_key, index)
     path = store.local_path(seg)

@@ -59,7 +59,7 @@ class Opt:
 
 def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, reference, reference_strength, codec, crf,
                  workers, gpus_per_worker, cpus_per_worker, stitch_parallelism, max_attempts, temporal_attention=True,
-                 stabilize=True, stabilize_strength=0.97):
+                 stabilize=True, stabilize_strength=0.97, keyframes="", keyframe_palette=True):
     """(ChromaSettings, EncodeSettings, ExecutionSettings) of the shared options. The palette,
     not the file, is the setting: the run id then follows the colours, and no Ray node needs to
     see the reference photo."""
@@ -69,7 +69,8 @@ def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, refere
     chroma = ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames,
                             overlap_frames=overlap_frames, palette=palette, palette_strength=reference_strength,
                             temporal_attention=temporal_attention, stabilize=stabilize,
-                            stabilize_strength=stabilize_strength)
+                            stabilize_strength=stabilize_strength, keyframes=keyframes or "",
+                            keyframe_palette=keyframe_palette)
     execution = ExecutionSettings(workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                                   stitch_parallelism=stitch_parallelism, max_attempts=max_attempts)
     return chroma, EncodeSettings(codec=codec, crf=crf), execution

@@ -29,6 +29,12 @@ def colorize(
     stabilize_strength: float = Opt.stabilize_strength,
     reference: Optional[str] = Opt.reference,
     reference_strength: float = Opt.reference_strength,
+    keyframes: Optional[str] = typer.Option(
+        None, "--keyframes", help="Folder of colour keyframes named by 0-based frame index (000120.png, 120.jpg), "
+        "at the film's aspect ratio: each steers its own scene (make grey ones to paint with `vidcolor keyframes`)."),
+    keyframe_palette: bool = typer.Option(
+        True, "--keyframe-palette/--no-keyframe-palette",
+        help="Scenes without a keyframe lean towards the palette of the nearest keyframe (off: fully automatic)."),
     codec: str = Opt.codec,
     crf: Optional[int] = Opt.crf,
     stitch_parallelism: int = Opt.stitch_parallelism,
@@ -44,7 +50,8 @@ def colorize(
             reference=reference, reference_strength=reference_strength, codec=codec, crf=crf, workers=workers,
             gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
             stitch_parallelism=stitch_parallelism, max_attempts=max_attempts, temporal_attention=temporal_attention,
-            stabilize=stabilize, stabilize_strength=stabilize_strength)
+            stabilize=stabilize, stabilize_strength=stabilize_strength, keyframes=keyframes or "",
+            keyframe_palette=keyframe_palette)
         from vidcolor.job import prepare_job
 
         # Checked once, before Prefect and Ray start: bad input costs milliseconds, not a cluster.

@@ -45,6 +45,7 @@ class ChunkTask:
     run_id: str
     full_range: bool
     chunk: Chunk
+    keyframes: object = None  # vidcolor.keyframes.ChunkKeyframes: what steers the chunk, or None
 
 
 class StoreNotVisible(RuntimeError):
@@ -103,7 +104,7 @@ class ColorizerActor:
         return colorize_chunk(
             self._store(task.store_uri), RunLayout(task.run_id), task.chunk, self.colorizer, task.full_range,
             batch_size=self.batch_size, inference_lock=self.inference_lock, worker=self.name,
-            stabilizer=self.stabilizer,
+            stabilizer=self.stabilizer, keyframes=task.keyframes,
         )
 
 

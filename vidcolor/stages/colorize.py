@@ -60,21 +60,30 @@ def colorize_chunk(
     worker: str = "",
     inference_lock=None,
     stabilizer: StabilizerParams | None = None,
+    keyframes=None,
 ) -> dict:
-    """Predict and store one chunk's chroma, then its done-marker. Idempotent."""
+    """Predict and store one chunk's chroma, then its done-marker. Idempotent. ``keyframes``:
+    what steers the chunk (vidcolor.keyframes.ChunkKeyframes), or None."""
     t0 = time.time()
     if luma is None:
         luma = load_chunk_source(store, layout, chunk)
     if luma.shape[0] != chunk.ext_frames:
         raise RuntimeError(f"chunk {chunk.index}: source has {luma.shape[0]} frames, plan says {chunk.ext_frames}")
-    with inference_lock or contextlib.nullcontext():
+    # --- colour keyframes (vidcolor.keyframes, vidcolor.propagate) ---
+    from vidcolor.propagate import palette_lead, propagate_keyframes
+
+    lead = keyframes.palette if keyframes is not None else ""
+    with inference_lock or contextlib.nullcontext(), palette_lead(colorizer, lead):
         ab = predict_chunk_ab(colorizer, luma, full_range, chunk, batch_size)
     t1 = time.time()
-    if stabilizer is not None:  # outside the lock: the other chunk's inference runs meanwhile
+    if keyframes is not None and keyframes.propagates:  # the stabiliser smooths the fallback only
+        ab = quantize_ab(propagate_keyframes(store, layout, chunk, luma, ab, keyframes, full_range, stabilizer))
+    elif stabilizer is not None:  # outside the lock: the other chunk's inference runs meanwhile
         ab = quantize_ab(stabilize_ab(luma, ab, stabilizer))
+    extra = {"keyframes": keyframes.digest} if keyframes is not None else {}
     write_chunk_done(
         store, layout, chunk.index, pack_array(ab=ab), chunk.ext_frames,
         {"model": colorizer.identity, "worker": worker, "infer_seconds": round(t1 - t0, 3),
-         "stabilize_seconds": round(time.time() - t1, 3)},
+         "stabilize_seconds": round(time.time() - t1, 3), **extra},
     )
     return {"chunk": chunk.index, "frames": chunk.ext_frames, "seconds": round(time.time() - t0, 3)}

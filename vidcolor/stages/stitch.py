@@ -58,7 +58,9 @@ def stitch_chunk(
     encode: EncodeSettings,
     encode_key: str,
     on_frames: Callable[[int], None] | None = None,
+    keyframes: str = "",
 ) -> dict:
+    """``keyframes``: digest of the keyframes steering the chroma (recorded in the segment marker)."""
     t0 = time.time()
     info = plan.video
     me = plan.chunks[index]
@@ -92,7 +94,7 @@ def stitch_chunk(
             raise RuntimeError(f"chunk {index}: decoded {written} of {me.core_frames} source frames")
         if on_frames:
             on_frames(written % 8)
-        write_segment_done(store, layout, encode_key, index, tmp, written, time.time() - t0)
+        write_segment_done(store, layout, encode_key, index, tmp, written, time.time() - t0, keyframes)
         failpoint("stitch")
     except BaseException:
         encoder.abort()
