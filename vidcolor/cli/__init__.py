@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from vidcolor.cli import batch_cmd, colorize_cmd, eval_cmd, image_cmd, sample_cmd, train_cmd
+from vidcolor.cli import batch_cmd, calibrate_cmd, colorize_cmd, eval_cmd, image_cmd, sample_cmd, train_cmd
 
 app = typer.Typer(
     name="vidcolor",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (colorize_cmd, batch_cmd, image_cmd, eval_cmd, train_cmd, sample_cmd):
+for _module in (colorize_cmd, batch_cmd, image_cmd, eval_cmd, train_cmd, calibrate_cmd, sample_cmd):
     _module.register(app)
 
 
