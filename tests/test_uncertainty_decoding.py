@@ -101,8 +101,13 @@ def test_calibrate_weights_writes_the_best_setting(tmp_path):
     summary = calibrate_weights(src, val, out, device="cpu", cache_dir=tmp_path / "cache", log=lambda m: None)
     rows = json.loads((tmp_path / "cal.calibration.json").read_text())["rows"]
     assert any(r["uncertainty_ref"] == 0 for r in rows) and any(r["uncertainty_ref"] > 0 for r in rows)
-    best = max(rows, key=lambda r: r["score"])
-    assert summary["chosen"]["gain"] == best["gain"]
+    reference = [r for r in rows if r.get("reference")]
+    assert len(reference) == 1 and reference[0]["uncertainty_ref"] == 0 and reference[0]["gain"] == 1.0
+    # the best score among the rows that harm no more photos than the weights' own decoding
+    allowed = [r for r in rows if r["val_share_below_grey_0.5db"] <= reference[0]["val_share_below_grey_0.5db"]]
+    best = max(allowed, key=lambda r: r["score"])
+    assert summary["best"]["score"] == best["score"] and summary["chosen"]["gain"] == best["gain"]
+    assert summary["best_by_score_alone"]["score"] == max(r["score"] for r in rows)
     gen, meta = read_generator(out)
     assert gen.config.uncertainty_ref == pytest.approx(best["uncertainty_ref"])
     assert gen.config.temperature == pytest.approx(best["temperature"])
@@ -112,6 +117,16 @@ def test_calibrate_weights_writes_the_best_setting(tmp_path):
     calibrate_weights(src, val, off, device="cpu", uncertainty=False, cache_dir=tmp_path / "cache", log=lambda m: None)
     assert read_generator(off)[0].config.uncertainty_ref == 0.0
     assert all(r["uncertainty_ref"] == 0 for r in json.loads((tmp_path / "off.calibration.json").read_text())["rows"])
+
+
+def test_choose_setting_takes_no_colour_bought_with_harm():
+    from vidcolor.training.calibrate import choose_setting
+
+    reference = {"score": 0.7, "val_share_below_grey_0.5db": 0.2}
+    vivid_but_harmful = {"score": 0.9, "val_share_below_grey_0.5db": 0.3}
+    better_and_safe = {"score": 0.8, "val_share_below_grey_0.5db": 0.15}
+    assert choose_setting([reference, vivid_but_harmful], reference) is reference
+    assert choose_setting([reference, vivid_but_harmful, better_and_safe], reference) is better_and_safe
 
 
 def test_calibrate_cli_refuses_to_overwrite_its_input(tmp_path):

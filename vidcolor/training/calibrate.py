@@ -194,15 +194,33 @@ def summarize_setting(m: dict) -> dict:
             "val_share_below_grey_0.5db": float((gain < -0.5).mean())}
 
 
+def choose_setting(rows: list[dict], reference: dict) -> dict:
+    """The best-scoring row (``target_score``) among those that harm no more validation photos than
+    ``reference`` (the weights' own decoding): the share of photos more than 0.5 dB below the grey
+    baseline may not rise. Colour bought by colouring more near-neutral photos wrongly is not
+    taken; the reference row itself always qualifies."""
+    allowed = [r for r in rows if r["val_share_below_grey_0.5db"] <= reference["val_share_below_grey_0.5db"] + 1e-9]
+    return max(allowed, key=lambda r: r["score"])
+
+
+def _is_reference(row: dict, temperature: float, gain: float) -> bool:
+    return row["uncertainty_ref"] == 0 and abs(row["temperature"] - temperature) < 1e-9 and abs(row["gain"] - gain) < 1e-9
+
+
 def calibrate_decoding(gen, val_images, device: str, temperatures=DECODING_TEMPERATURES, gains=DECODING_GAINS,
                        quantiles=UNCERTAINTY_QUANTILES, powers=UNCERTAINTY_POWERS, uncertainty: bool = True,
-                       psnr_target: float = 0.5, ratio_target: float = 0.7, log=lambda m: None) -> tuple[dict, list[dict]]:
+                       psnr_target: float = 0.5, ratio_target: float = 0.7, reference_gain: float = 1.0,
+                       log=lambda m: None) -> tuple[dict, list[dict]]:
     """Choose the bins head's decoding on the validation photos: temperature x gain, and (with
     ``uncertainty``) the pull towards neutral (ref x power); rows without the pull are always in the
-    grid, so the pull is only chosen where it scores better. The prior correction stays as it is.
-    Each row is scored by ``target_score``. Returns (chosen setting, all rows)."""
+    grid, so the pull is only chosen where it does better. The prior correction stays as it is.
+    Each row is scored by ``target_score``; ``choose_setting`` picks among the rows that do no more
+    harm than the weights' own decoding (their temperature, ``reference_gain``, no pull), which is
+    always in the grid. Returns (chosen setting, all rows; the reference row has "reference": True)."""
     if gen.config.head != "bins":
         raise ValueError("only a bins head has a predicted distribution to calibrate")
+    temperatures = sorted({float(t) for t in temperatures} | {float(gen.config.temperature)})
+    gains = sorted({float(g) for g in gains} | {float(reference_gain)})
     L, logits = val_logits(gen, val_images, device)
     refs = variance_quantiles(gen, logits, quantiles) if uncertainty else []
     pulls = [(0.0, 1.0, None)] + [(r, p, q) for r, q in zip(refs, quantiles) for p in powers]
@@ -218,7 +236,9 @@ def calibrate_decoding(gen, val_images, device: str, temperatures=DECODING_TEMPE
                 row["score"] = target_score(row, psnr_target, ratio_target)
                 rows.append(row)
             log(f"T {t} ref {ref:.0f} power {power}: best score {max(r['score'] for r in rows[-len(gains):]):.3f}")
-    best = max(rows, key=lambda r: r["score"])
+    reference = next(r for r in rows if _is_reference(r, gen.config.temperature, reference_gain))
+    reference["reference"] = True
+    best = choose_setting(rows, reference)
     chosen = {k: best[k] for k in ("temperature", "prior_correction", "uncertainty_ref", "uncertainty_power", "gain")}
     return chosen, rows
 
@@ -235,7 +255,8 @@ def calibrate_weights(weights: str | Path, val_folder: str | Path, out: str | Pa
                       log=print) -> dict:
     """Weights -> decoding calibrated on the validation photos -> new weights file (fp16) with the
     chosen decoding in its metadata, and ``OUT.calibration.json`` with every row. Any generator
-    with a bins head. Returns {"chosen", "best", "uncommitted" (the best row without the pull)}."""
+    with a bins head. Returns the chosen setting and the rows behind it (chosen, best without the pull,
+    best by score alone, the reference)."""
     import torch
 
     from vidcolor.models.gan_colorizer import read_generator, save_generator
@@ -246,15 +267,19 @@ def calibrate_weights(weights: str | Path, val_folder: str | Path, out: str | Pa
     if gen.config.head != "bins":
         raise ValueError(f"{weights}: a regression-head model has no distribution to calibrate")
     val_images = build_cache(val_folder, 256, cache_dir)
-    chosen, rows = calibrate_decoding(gen, val_images, device, uncertainty=uncertainty, log=log)
-    best = max(rows, key=lambda r: r["score"])
+    chosen, rows = calibrate_decoding(gen, val_images, device, uncertainty=uncertainty,
+                                      reference_gain=float(meta.get("chroma_gain", "1.0")), log=log)
+    best = next(r for r in rows if all(r[k] == v for k, v in chosen.items()))
     without = max((r for r in rows if r["uncertainty_ref"] == 0), key=lambda r: r["score"])
+    unconstrained = max(rows, key=lambda r: r["score"])
+    reference = next(r for r in rows if r.get("reference"))
     apply_decoding(gen, chosen)
     if not uncertainty:
         gen.config.uncertainty_ref = 0.0
     kept = {k: v for k, v in meta.items() if k not in ("name", "config", "chroma_gain", "calibration")}
     summary = {"val_folder": str(val_folder), "val_photos": int(len(val_images)), "from": Path(weights).name,
-               "chosen": chosen, "best": best, "best_without_pull": without}
+               "chosen": chosen, "best": best, "best_without_pull": without,
+               "best_by_score_alone": unconstrained, "reference": reference}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_generator(gen.cpu(), out, chroma_gain=chosen["gain"], extra_meta={**kept, "calibration": json.dumps(summary)})
