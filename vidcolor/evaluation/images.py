@@ -89,9 +89,10 @@ class Classifier:
 
 
 def contact_sheet(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, thumb: int = 128,
-                  per_row: int = 4, caption: list[str] | None = None) -> None:
-    """PNG grid; each cell is grey | ours | original of one image, ``thumb`` px high; ``caption``
-    lines are written under the grid."""
+                  per_row: int | None = None, caption: list[str] | None = None, max_width: int = 2100) -> None:
+    """PNG grid; each cell is grey | ours | original of one image, ``thumb`` px high, ``per_row``
+    cells a row (default: as many as fit in ``max_width``, so wide photos take more rows);
+    ``caption`` lines are written under the grid."""
     import cv2
 
     cells = []
@@ -104,6 +105,7 @@ def contact_sheet(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], pat
         cell = np.concatenate([np.pad(i, ((0, 0), (0, 2), (0, 0)), constant_values=255) for i in ims], axis=1)
         cells.append(np.pad(cell, ((0, 6), (0, 8), (0, 0)), constant_values=255))
     width = max(c.shape[1] for c in cells)
+    per_row = per_row or max(1, min(4, max_width // width))
     cells = [np.pad(c, ((0, 0), (0, width - c.shape[1]), (0, 0)), constant_values=255) for c in cells]
     rows = []
     for i in range(0, len(cells), per_row):
@@ -135,7 +137,8 @@ def summarize(rows: list[dict], key: str, n_top1: int) -> dict:
 
 
 def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_size: int = 256,
-                    limit: int | None = None, sheet_count: int = 48, device: str = "cpu", log=print) -> dict:
+                    limit: int | None = None, sheet_count: int = 48, device: str = "cpu", log=print,
+                    sheet_thumb: int = 128) -> dict:
     from vidcolor.models.gan_colorizer import colorize_rgb_image
 
     folder, out_dir = Path(folder), Path(out_dir)
@@ -195,7 +198,7 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(out_dir / "report.json")
-    contact_sheet(triplets, out_dir / "contact_sheet.png", caption=sheet_caption(report))
+    contact_sheet(triplets, out_dir / "contact_sheet.png", thumb=sheet_thumb, caption=sheet_caption(report))
     return report
 
 
