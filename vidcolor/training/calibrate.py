@@ -6,6 +6,11 @@ distribution: more = rarer, more saturated colours), its annealed-mean temperatu
 to the mode = more vivid) and a gain on the predicted ab. The two quality targets pull against each
 other (vivid wrong colours cost PSNR), so each setting is scored by the target it meets least well:
 ``min(PSNR gain over grey / psnr_target, colourfulness ratio / ratio_target)``; the best score wins.
+
+``calibrate_weights`` (``vidcolor calibrate``) recalibrates finished weights: temperature, gain and
+the pull towards neutral where the bins head is unsure (``uncertainty_ref/power``), chosen among
+the settings that harm no more validation photos than the weights' own decoding (the upsampling
+and prior correction are kept as the weights have them).
 """
 
 from __future__ import annotations
