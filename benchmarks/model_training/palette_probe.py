@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_lab
-from vidcolor.evaluation.images import IMAGE_SUFFIXES, Classifier, grey_of, read_rgb
+from vidcolor.evaluation.images import Classifier, grey_of, read_rgb
+from vidcolor.media.still import IMAGE_SUFFIXES
 from vidcolor.evaluation.metrics import colourfulness, psnr
 from vidcolor.models.gan_colorizer import DEFAULT_WEIGHTS, lab_to_rgb_in_gamut, read_generator
 from vidcolor.render import render_size

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from vidcolor.cli import (batch_cmd, colorize_cmd, eval_cmd, image_cmd, keyframes_cmd, report_cmd, sample_cmd, status_cmd,
-                          train_cmd)
+from vidcolor.cli import (batch_cmd, calibrate_cmd, colorize_cmd, eval_cmd, image_cmd, keyframes_cmd, report_cmd,
+                          sample_cmd, status_cmd, train_cmd)
 
 app = typer.Typer(
     name="vidcolor",
@@ -16,7 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (colorize_cmd, batch_cmd, status_cmd, image_cmd, eval_cmd, train_cmd, sample_cmd, report_cmd, keyframes_cmd):
+for _module in (colorize_cmd, batch_cmd, status_cmd, image_cmd, eval_cmd, train_cmd, calibrate_cmd, sample_cmd, report_cmd,
+                keyframes_cmd):
     _module.register(app)
 
 

@@ -2,7 +2,9 @@
 
 Each photo is desaturated (only its Lab L is kept), colorized, and compared with the original:
 PSNR and SSIM on RGB, colourfulness (Hasler and Suesstrunk), the colourfulness ratio to the
-originals, and MobileNetV2 top-1 accuracy on the result. Two reference rows always come with it on
+originals, MobileNetV2 top-1 accuracy on the result, and realism: the Frechet distance between the MobileNetV2
+pooled features of the colorized images and of the originals (``vidcolor.evaluation.realism``, FID's
+recipe on the shipped classifier). Two reference rows always come with it on
 the same images: the grey baseline (a = b = 0) and the originals.
 
 Top-1 labels come from WordNet ids in the file names (``n01443537_...``): class index = position in
@@ -20,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vidcolor.atomic import write_text_atomic
+from vidcolor.media.still import list_images, read_image_rgb, write_image_rgb
 from vidcolor.color import lab_to_rgb, rgb_to_lab
 from vidcolor.evaluation.metrics import PSNR_CAP, colourfulness, psnr, ssim
+from vidcolor.evaluation.realism import realism_distance
 
 WNIDS_PATH = Path(__file__).resolve().parent.parent / "weights" / "imagenet_wnids.json"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _WNID = re.compile(r"^(n\d{8})")
 
 
@@ -39,13 +43,7 @@ def class_index(name: str, wnid_index: dict[str, int]) -> int | None:
     return wnid_index[m.group(1)] + 1
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+read_rgb = read_image_rgb  # ValueError naming the file when it is not an image
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -55,7 +53,8 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """MobileNetV2 top-1 on a 224 centre crop (short side resized to 256), batch of one."""
+    """MobileNetV2 on a 224 centre crop (short side resized to 256), batch of one: top-1 class and
+    the 1,280-d pooled features (for the realism distance)."""
 
     def __init__(self, device: str = "cpu"):
         import torch
@@ -67,6 +66,10 @@ class Classifier:
         self.device = device
 
     def top1(self, rgb: np.ndarray) -> int:
+        return self.look(rgb)[0]
+
+    def look(self, rgb: np.ndarray) -> tuple[int, np.ndarray]:
+        """(top-1 class index, pooled features (1280,) float32) of one RGB uint8 image."""
         import cv2
 
         from vidcolor.models.mobilenet_v2 import preprocess_uint8
@@ -79,13 +82,15 @@ class Classifier:
         y, x = (h - 224) // 2, (w - 224) // 2
         crop = np.ascontiguousarray(img[y:y + 224, x:x + 224])
         with self.torch.inference_mode():
-            logits = self.net(preprocess_uint8(self.torch.from_numpy(crop[None]).to(self.device)))
-        return int(logits.argmax(1)[0])
+            pooled, logits = self.net.pooled_and_logits(preprocess_uint8(self.torch.from_numpy(crop[None]).to(self.device)))
+        return int(logits.argmax(1)[0]), pooled[0].float().cpu().numpy()
 
 
 def contact_sheet(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, thumb: int = 128,
-                  per_row: int = 4) -> None:
-    """PNG grid; each cell is grey | ours | original of one image, ``thumb`` px high."""
+                  per_row: int | None = None, caption: list[str] | None = None, max_width: int = 2100) -> None:
+    """PNG grid; each cell is grey | ours | original of one image, ``thumb`` px high, ``per_row``
+    cells a row (default: as many as fit in ``max_width``, so wide photos take more rows);
+    ``caption`` lines are written under the grid."""
     import cv2
 
     cells = []
@@ -98,6 +103,7 @@ def contact_sheet(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], pat
         cell = np.concatenate([np.pad(i, ((0, 0), (0, 2), (0, 0)), constant_values=255) for i in ims], axis=1)
         cells.append(np.pad(cell, ((0, 6), (0, 8), (0, 0)), constant_values=255))
     width = max(c.shape[1] for c in cells)
+    per_row = per_row or max(1, min(4, max_width // width))
     cells = [np.pad(c, ((0, 0), (0, width - c.shape[1]), (0, 0)), constant_values=255) for c in cells]
     rows = []
     for i in range(0, len(cells), per_row):
@@ -105,9 +111,13 @@ def contact_sheet(triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], pat
         row += [np.full_like(cells[0], 255)] * (per_row - len(row))
         rows.append(np.concatenate(row, axis=1))
     sheet = np.concatenate(rows, axis=0)
-    tmp = path.with_name(path.name + ".tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    tmp.replace(path)
+    if caption:
+        line_h = 18
+        band = np.full((line_h * len(caption) + 8, sheet.shape[1], 3), 255, np.uint8)
+        for i, line in enumerate(caption):
+            cv2.putText(band, line, (6, line_h * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        sheet = np.concatenate([sheet, band], axis=0)
+    write_image_rgb(path, sheet)
 
 
 def summarize(rows: list[dict], key: str, n_top1: int) -> dict:
@@ -123,11 +133,12 @@ def summarize(rows: list[dict], key: str, n_top1: int) -> dict:
 
 
 def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_size: int = 256,
-                    limit: int | None = None, sheet_count: int = 48, device: str = "cpu", log=print) -> dict:
+                    limit: int | None = None, sheet_count: int = 48, device: str = "cpu", log=print,
+                    sheet_thumb: int = 128) -> dict:
     from vidcolor.models.gan_colorizer import colorize_rgb_image
 
     folder, out_dir = Path(folder), Path(out_dir)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(folder)
     if limit:
         files = files[:limit]
     if not files:
@@ -137,6 +148,7 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
     wnid_index = {w: i for i, w in enumerate(wnids)}
     clf = Classifier(device="cpu")
     rows, triplets = [], []
+    features = {"grey": [], "ours": [], "original": []}
     t0 = time.time()
     for i, p in enumerate(files):
         orig = read_rgb(p)
@@ -148,7 +160,9 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
             row[f"{key}_psnr"] = psnr(im, orig)
             row[f"{key}_ssim"] = ssim(im, orig)
             row[f"{key}_colourfulness"] = colourfulness(im)
-            row[f"{key}_top1_correct"] = (clf.top1(im) == cls) if cls is not None else None
+            top1, feats = clf.look(im)
+            row[f"{key}_top1_correct"] = (top1 == cls) if cls is not None else None
+            features[key].append(feats)
         rows.append(row)
         if len(triplets) < sheet_count:
             triplets.append((grey, ours, orig))
@@ -159,11 +173,14 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
     orig_c = table["original"]["colourfulness"]
     for key in table:
         table[key]["colourfulness_ratio"] = table[key]["colourfulness"] / orig_c if orig_c > 0 else None
+        table[key]["realism_fd"] = realism_distance(np.stack(features[key]), np.stack(features["original"]))
     g, o, r = table["grey"], table["ours"], table["original"]
     targets = {
         "psnr_above_grey_db": o["psnr"] - g["psnr"],
         "psnr_target_met": o["psnr"] >= g["psnr"] + 0.5,
         "colourfulness_ratio_target_met": (o["colourfulness_ratio"] or 0) >= 0.7,
+        "realism_fd_vs_grey": o["realism_fd"] / g["realism_fd"] if g["realism_fd"] > 0 else None,
+        "realism_target_met": o["realism_fd"] <= 0.5 * g["realism_fd"],
     }
     if n_top1:
         halfway = g["top1"] + 0.5 * (r["top1"] - g["top1"])
@@ -174,20 +191,33 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
         "psnr_cap_db": PSNR_CAP, "wall_s": time.time() - t0,
         "table": table, "targets": targets, "per_image": rows,
     }
-    tmp = out_dir / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(out_dir / "report.json")
-    contact_sheet(triplets, out_dir / "contact_sheet.png")
+    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=1))
+    contact_sheet(triplets, out_dir / "contact_sheet.png", thumb=sheet_thumb, caption=sheet_caption(report))
     return report
+
+
+def sheet_caption(report: dict) -> list[str]:
+    """The contact sheet's caption: what each cell shows and the table's figures."""
+    t = report["table"]
+    lines = [f"each cell: grey input | {report['model']} | original.  {report['images']} images, "
+             f"render size {report['render_size']}.  realism = Frechet distance of MobileNetV2 features to the originals'"]
+    for key, label in (("grey", "grey baseline"), ("ours", "colorized"), ("original", "originals")):
+        r = t[key]
+        top1 = f"{r['top1'] * 100:.1f}%" if r["top1"] is not None else "n/a"
+        ps = f"{r['psnr']:.2f} dB" if key != "original" else "cap"
+        lines.append(f"{label}: PSNR {ps}, SSIM {r['ssim']:.4f}, colourfulness {r['colourfulness']:.1f} "
+                     f"(ratio {r['colourfulness_ratio']:.3f}), top-1 {top1}, realism {r['realism_fd']:.1f}")
+    return lines
 
 
 def format_table(report: dict) -> str:
     t = report["table"]
-    lines = ["| | PSNR (dB) | SSIM | colourfulness | ratio to originals | top-1 |", "|---|---|---|---|---|---|"]
+    lines = ["| | PSNR (dB) | SSIM | colourfulness | ratio to originals | top-1 | realism (FD) |",
+             "|---|---|---|---|---|---|---|"]
     for key, label in (("grey", "grey baseline (a=b=0)"), ("ours", "ours"), ("original", "originals")):
         r = t[key]
         top1 = f"{r['top1'] * 100:.1f}%" if r["top1"] is not None else "n/a"
         ps = f"{r['psnr']:.2f}" if key != "original" else f"{r['psnr']:.0f} (cap)"
         lines.append(f"| {label} | {ps} | {r['ssim']:.4f} | {r['colourfulness']:.1f} | "
-                     f"{r['colourfulness_ratio']:.3f} | {top1} |")
+                     f"{r['colourfulness_ratio']:.3f} | {top1} | {r['realism_fd']:.1f} |")
     return "\n".join(lines)

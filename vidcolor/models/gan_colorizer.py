@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidcolor.atomic import atomic_path
 from vidcolor.colorizer import Colorizer, FrameContext

@@ -35,6 +35,11 @@ class GeneratorConfig:
     global_context: bool = True  # add the encoder's pooled 1280-d ImageNet features to the bottleneck
     prior_correction: float = 0.0  # decoding subtracts this x log(ab prior) from the logits
     guided_eps: float = 0.0  # > 0: upsample the bins head's chroma with a fast guided filter on L (else bilinear)
+    # Doing no harm where the model is unsure: chroma is scaled by min(1, (ref / v) ** power), v = the
+    # predicted variance of the bins distribution (E|ab - E ab|^2 at T = 1), per pixel. ref = 0: off.
+    # Both are calibrated on the validation photos (vidcolor.training.calibrate), never set by hand.
+    uncertainty_ref: float = 0.0
+    uncertainty_power: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -150,6 +155,22 @@ def guided_upsample(guide: torch.Tensor, src: torch.Tensor, eps: float, radius: 
     return a_up * guide + b_up
 
 
+def predicted_variance(logits: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(N, Q, H, W) logits -> (N, 1, H, W): the spread of the predicted ab distribution at T = 1,
+    E|ab - E[ab]|^2 (ab units squared). Large where the model hesitates between distant colours."""
+    p = torch.softmax(logits.float(), dim=1)
+    c = centres.to(p.dtype)
+    mean = torch.einsum("nqhw,qc->nchw", p, c)
+    second = torch.einsum("nqhw,q->nhw", p, (c * c).sum(1))[:, None]
+    return (second - (mean * mean).sum(1, keepdim=True)).clamp_min(0)
+
+
+def confidence_factor(variance: torch.Tensor, ref: float, power: float) -> torch.Tensor:
+    """Chroma factor in (0, 1]: 1 where the predicted variance is at most ``ref``, falling as
+    (ref / variance) ** power above it (a pull towards neutral in proportion to the uncertainty)."""
+    return (ref / variance.clamp_min(1e-6)).pow(power).clamp(max=1.0)
+
+
 def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float) -> torch.Tensor:
     """(N, Q, H, W) logits -> (N, 2, H, W) ab: mean of softmax(logits / T) over the bin centres."""
     p = torch.softmax(logits.float() / temperature, dim=1)
@@ -206,16 +227,29 @@ class Generator(nn.Module):
         return feats, pooled
 
     def decode_logits(self, logits: torch.Tensor, temperature: float | None = None,
-                      prior_correction: float | None = None, logit_bias: torch.Tensor | None = None) -> torch.Tensor:
+                      prior_correction: float | None = None, logit_bias: torch.Tensor | None = None,
+                      uncertainty: tuple[float, float] | None = None) -> torch.Tensor:
         """Bins-head logits -> ab at the logits' resolution (annealed mean, prior divided out,
-        ``logit_bias`` (Q,) added: an image-level prior such as a reference palette)."""
+        ``logit_bias`` (Q,) added: an image-level prior such as a reference palette), scaled
+        towards neutral where the distribution is spread (``uncertainty`` = (ref, power) overrides
+        the config's; ref 0 = off)."""
         t = self.config.temperature if temperature is None else temperature
         a = self.config.prior_correction if prior_correction is None else prior_correction
+        ref, power = (self.config.uncertainty_ref, self.config.uncertainty_power) if uncertainty is None else uncertainty
         if a:
             logits = logits - a * self.log_prior.to(logits.dtype)[None, :, None, None]
         if logit_bias is not None:
             logits = logits + logit_bias.to(logits.dtype)[None, :, None, None]
-        return annealed_mean(logits, self.bin_centres, t)
+        ab = annealed_mean(logits, self.bin_centres, t)
+        if ref > 0:
+            ab = ab * confidence_factor(predicted_variance(logits, self.bin_centres), ref, power).to(ab.dtype)
+        return ab
+
+    def upsample_chroma(self, ab: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
+        """Bins-head ab (at 1/bins_stride) -> the size of ``lightness`` (guided by it, or bilinear)."""
+        if self.config.guided_eps > 0:
+            return guided_upsample(lightness / 100, ab, self.config.guided_eps)
+        return F.interpolate(ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, lightness: torch.Tensor, clips: int = 1, radius: int | None = None,
                 temperature: float | None = None, return_logits: bool = False,
@@ -252,11 +286,7 @@ class Generator(nn.Module):
             x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)
-            ab = self.decode_logits(logits, temperature, prior_correction, logit_bias)
-            if self.config.guided_eps > 0:
-                ab = guided_upsample(lightness / 100, ab, self.config.guided_eps)
-            else:
-                ab = F.interpolate(ab, size=lightness.shape[-2:], mode="bilinear", align_corners=False)
+            ab = self.upsample_chroma(self.decode_logits(logits, temperature, prior_correction, logit_bias), lightness)
             return (ab, logits) if return_logits else ab
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE

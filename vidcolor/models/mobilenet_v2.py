@@ -107,9 +107,15 @@ class MobileNetV2(nn.Module):
     def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The five skip maps and the class logits from one pass (the training losses use both)."""
         out, h = self._trunk(x)
-        h = F.relu6(self.conv_last(h))
-        h = h.mean(dim=(2, 3), keepdim=True)
-        return out, self.logits(h).flatten(1)
+        return out, self._pooled_and_logits(h)[1]
+
+    def pooled_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1280) pooled features (the classifier's penultimate layer) and (N, 1001) logits."""
+        return self._pooled_and_logits(self._trunk(x)[1])
+
+    def _pooled_and_logits(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = F.relu6(self.conv_last(h)).mean(dim=(2, 3), keepdim=True)
+        return pooled.flatten(1), self.logits(pooled).flatten(1)
 
     def _trunk(self, x: torch.Tensor, upto: int = 16) -> tuple[list[torch.Tensor], torch.Tensor]:
         """(skip maps of blocks <= ``upto``, output of the last block run)."""
