@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidcolor.evaluation import targets as T
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -34,9 +36,10 @@ def summarize(rows: dict) -> dict:
         "mean_realism_fd": float(np.mean([r["realism_fd"] for r in rows.values()])),
         "mean_grey_realism_fd": float(np.mean([r["grey_realism_fd"] for r in rows.values()])),
         "targets": {
-            "never_below_grey_minus_0.5_db": bool(min(gains) >= -0.5),
-            "mean_at_least_grey_plus_0.3_db": bool(np.mean(gains) >= 0.3),
-            "ratio_within_0.6_1.3_every_clip": bool(all(0.6 <= r <= 1.3 for r in ratios)),
+            "never_below_grey_minus_0.5_db": bool(min(gains) >= T.VIDEO_PSNR_FLOOR_DB),
+            "mean_at_least_grey_plus_0.3_db": bool(np.mean(gains) >= T.VIDEO_PSNR_MEAN_DB),
+            "ratio_within_0.6_1.3_every_clip": bool(all(T.VIDEO_COLOURFULNESS_RANGE[0] <= r <= T.VIDEO_COLOURFULNESS_RANGE[1]
+                                                        for r in ratios)),
         },
     }
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor.atomic import write_text_atomic
+from vidcolor.evaluation import targets as targets_
 from vidcolor.media.still import list_images, read_image_rgb, write_image_rgb
 from vidcolor.color import lab_to_rgb, rgb_to_lab
 from vidcolor.evaluation.metrics import PSNR_CAP, colourfulness, psnr, ssim
@@ -177,13 +178,13 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
     g, o, r = table["grey"], table["ours"], table["original"]
     targets = {
         "psnr_above_grey_db": o["psnr"] - g["psnr"],
-        "psnr_target_met": o["psnr"] >= g["psnr"] + 0.5,
-        "colourfulness_ratio_target_met": (o["colourfulness_ratio"] or 0) >= 0.7,
+        "psnr_target_met": o["psnr"] >= g["psnr"] + targets_.PSNR_GAIN_DB,
+        "colourfulness_ratio_target_met": (o["colourfulness_ratio"] or 0) >= targets_.COLOURFULNESS_RATIO,
         "realism_fd_vs_grey": o["realism_fd"] / g["realism_fd"] if g["realism_fd"] > 0 else None,
-        "realism_target_met": o["realism_fd"] <= 0.5 * g["realism_fd"],
+        "realism_target_met": o["realism_fd"] <= targets_.REALISM_SHARE * g["realism_fd"],
     }
     if n_top1:
-        halfway = g["top1"] + 0.5 * (r["top1"] - g["top1"])
+        halfway = g["top1"] + targets_.TOP1_SHARE * (r["top1"] - g["top1"])
         targets.update({"top1_halfway": halfway, "top1_target_met": o["top1"] >= halfway})
     report = {
         "folder": str(folder), "images": len(rows), "images_with_class": n_top1,

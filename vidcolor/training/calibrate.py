@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from vidcolor.atomic import atomic_path, write_text_atomic
+from vidcolor.evaluation.targets import COLOURFULNESS_RATIO, PSNR_GAIN_DB
 
 # a coarse grid: each (temperature, correction) pair costs one pass over the val images
 GAINS = (1.0, 1.15, 1.3, 1.5)
@@ -28,7 +29,7 @@ CORRECTIONS = (0.0, 0.25)
 GUIDED_EPS = (0.0, 1e-3, 1e-2)  # chroma upsampling: 0 = bilinear, else the guided filter's eps
 
 
-def target_score(row: dict, psnr_target: float = 0.5, ratio_target: float = 0.7) -> float:
+def target_score(row: dict, psnr_target: float = PSNR_GAIN_DB, ratio_target: float = COLOURFULNESS_RATIO) -> float:
     """How well a row meets both targets: 1.0 = both exactly met; the weaker one decides."""
     return min((row["val_psnr"] - row["val_psnr_grey"]) / psnr_target,
                row["val_colourfulness_ratio"] / ratio_target)
@@ -50,7 +51,7 @@ def choose_upsampling(gen, val_images, device: str, options=GUIDED_EPS) -> tuple
 
 
 def calibrate(gen, val_images, device: str, gains=GAINS, temperatures=TEMPERATURES, corrections=CORRECTIONS,
-              psnr_target: float = 0.5, ratio_target: float = 0.7) -> tuple[dict, list[dict]]:
+              psnr_target: float = PSNR_GAIN_DB, ratio_target: float = COLOURFULNESS_RATIO) -> tuple[dict, list[dict]]:
     """Returns (the chosen {gain, temperature, prior_correction}, all rows of val metrics).
     A regression head only has the gain (temperature and prior_correction are None)."""
     from vidcolor.training.trainer import predict_val, val_metrics
