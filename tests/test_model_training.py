@@ -413,3 +413,20 @@ def test_train_flow_parameters_are_the_config_fields():
         want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
         assert params[f.name].default == want, f.name
     assert set(params) == {f.name for f in dataclasses.fields(TrainConfig)} | {"export", "options"}
+
+
+def test_decoding_from_takes_another_models_decoding_instead_of_calibrating(photo_dir, tmp_path):
+    from vidcolor.models.gan_colorizer import read_generator
+    from vidcolor.training.calibrate import finish_run
+
+    source = Trainer(config(photo_dir, tmp_path / "src", max_steps_this_run=1), log=lambda m: None)
+    source.gen.config.guided_eps = 0.01
+    source.save_generator(tmp_path / "decoding.safetensors", gain=1.2, temperature=0.6, prior_correction=0.25)
+    trainer = Trainer(config(photo_dir, tmp_path, steps=(1, 1, 1), val=str(photo_dir),
+                             decoding_from=str(tmp_path / "decoding.safetensors")), log=lambda m: None)
+    assert trainer.train()["done"]
+    gen, meta = read_generator(finish_run(trainer))
+    assert (gen.config.temperature, gen.config.prior_correction, gen.config.guided_eps) == (0.6, 0.25, 0.01)
+    assert float(meta["chroma_gain"]) == 1.2
+    calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert "rows" not in calibration and calibration["decoding_from"].endswith("decoding.safetensors")

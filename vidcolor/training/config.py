@@ -59,6 +59,8 @@ class TrainConfig:
     head: str = option("bins", "bins (distribution over ab bins) or regression")
     rebalance: float = option(0.5, "exponent of the class-rebalancing weights of the bins loss (0 = none, 1 = Zhang et al.)")
     init: str | None = option(None, "generator .safetensors to start from (matching tensors are loaded)", path=True)
+    decoding_from: str | None = option(None, "take the final decoding (upsampling, temperature, prior correction, gain) "
+                                             "from these generator weights instead of calibrating it on --val", path=True)
     max_steps_this_run: int = option(0, "stop after this many steps in this run, to resume later (0 = no limit)",
                                      "--max-steps")
 
