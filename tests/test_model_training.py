@@ -256,3 +256,177 @@ def test_whole_photo_cache_keeps_both_ends_of_the_long_side(tmp_path):
     assert centre.shape == (3, 32, 32, 3)
     assert np.array_equal(centre[0], land[:, 16:48]) and np.array_equal(centre[2], portrait[16:48])
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # one cache per mode
+
+
+def solid(rgb, n, size=24):
+    return np.broadcast_to(np.array(rgb, np.uint8), (n, size, size, 3)).copy()
+
+
+def test_photo_sources_give_each_source_its_share_of_every_batch_whatever_its_size():
+    """Two folders of 3 and 60 photos: at share 0.5 every batch of 16 holds exactly 8 of each; at 0.3
+    each batch holds 4 or 5 of the large one, 4.8 on average over many batches; both sources are
+    spread over the batch (the perceptual loss sees only its first crops) and every photo is used."""
+    from vidcolor.training.data import PhotoSources
+
+    small, large = solid((200, 30, 30), 3), solid((30, 30, 200), 60)
+    even = PhotoSources([small, large], [1.0, 1.0])
+    gen = torch.Generator().manual_seed(0)
+    firsts, seen = [], {0: set(), 1: set()}
+    for _ in range(300):
+        picks = even.pick(16, gen)
+        assert sum(s == 1 for s, _ in picks) == 8
+        firsts.append(picks[0][0])
+        for s, i in picks:
+            assert 0 <= i < (3, 60)[s]
+            seen[s].add(i)
+    assert 0.35 < np.mean(firsts) < 0.65
+    assert seen == {0: {0, 1, 2}, 1: set(range(60))}
+
+    skewed = PhotoSources([small, large], [0.7, 0.3])
+    counts = [sum(s == 1 for s, _ in skewed.pick(16, gen)) for _ in range(2000)]
+    assert set(counts) == {4, 5}
+    assert abs(np.mean(counts) - 16 * 0.3) < 0.05
+
+
+def test_mixed_crops_come_from_both_sources_in_the_given_ratio():
+    """random_crops over PhotoSources: red photos (data) and ten times as many blue ones (extra) at
+    extra share 0.25 give a quarter blue crops over many draws, not the 10/11 their counts would;
+    a single source draws exactly as the plain array does (single-folder runs keep their stream)."""
+    from vidcolor.training.data import PhotoSources
+
+    red, blue = solid((220, 20, 20), 2), solid((20, 20, 220), 20)
+    sources = PhotoSources([red, blue], [0.75, 0.25])
+    crops = torch.cat([random_crops(sources, 8, 16, torch.Generator().manual_seed(k)) for k in range(100)])
+    is_blue = crops[:, 2].mean((1, 2)) > crops[:, 0].mean((1, 2))
+    assert abs(float(is_blue.float().mean()) - 0.25) < 0.02
+    alone = random_crops(PhotoSources([red], [1.0]), 5, 16, torch.Generator().manual_seed(3), min_scale=0.7)
+    assert torch.equal(alone, random_crops(red, 5, 16, torch.Generator().manual_seed(3), min_scale=0.7))
+
+
+def test_rebalancing_prior_follows_the_shares_not_the_photo_counts():
+    from vidcolor.models.generator import Generator, GeneratorConfig
+    from vidcolor.training.data import PhotoSources
+    from vidcolor.training.trainer import rebalancing_weights
+
+    centres = Generator(GeneratorConfig(window=1)).bin_centres.cpu()
+    red, blue = solid((220, 20, 20), 1), solid((20, 20, 220), 9)
+
+    def mass_ratio(images):
+        _, prior = rebalancing_weights(images, centres, 0.5)
+        lab = [torch.from_numpy(rgb_lab(x[0, 0, 0]))[1:] for x in (red, blue)]
+        near = [torch.cdist(ab[None], centres)[0] < 25 for ab in lab]
+        return float(prior[near[1]].sum() / prior[near[0]].sum())
+
+    assert mass_ratio(np.concatenate([red, blue])) > 5  # by photo count: blue dominates
+    assert 0.5 < mass_ratio(PhotoSources([red, blue], [0.5, 0.5])) < 2  # by share: even
+
+
+def rgb_lab(rgb):
+    from vidcolor.color import rgb_to_lab
+
+    return rgb_to_lab(np.asarray(rgb, np.float32)[None, None] / 255.0)[0, 0]
+
+
+def test_trainer_mixes_the_extra_folder_at_its_weight(photo_dir, tmp_path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for i in range(10):
+        cv2.imwrite(str(extra / f"e{i}.png"), solid((20, 20, 220), 1, 60)[0])
+    logs = []
+    trainer = Trainer(config(photo_dir, tmp_path, extra=str(extra), extra_weight=0.25, max_steps_this_run=1),
+                      log=logs.append)
+    assert [len(a) for a in trainer.sources.arrays] == [4, 10] and trainer.sources.shares == [0.75, 0.25]
+    assert any("10 from" in m and "(25%)" in m for m in logs)
+    assert trainer.train()["global_step"] == 1
+    with pytest.raises(ValueError, match="extra_weight must be between 0 and 1, got 1.5"):
+        config(photo_dir, tmp_path, extra=str(extra), extra_weight=1.5)
+
+
+def _parse_train(args):
+    import typer.main
+
+    from vidcolor.cli import app
+
+    command = typer.main.get_command(app).commands["train"]
+    return command, command.make_context("train", list(args)).params
+
+
+def test_train_cli_has_one_option_per_config_field_with_its_default():
+    """vidcolor train is generated from TrainConfig: every field is a parameter of the same name,
+    and a command line with only DATA and -o gives exactly TrainConfig's defaults."""
+    import dataclasses
+
+    from vidcolor.cli.train_cmd import config_from_cli
+    from vidcolor.training.config import TrainConfig
+
+    command, params = _parse_train(["photos", "-o", "run"])
+    names = {p.name for p in command.params}
+    assert names == {f.name for f in dataclasses.fields(TrainConfig)} | {"export"}
+    assert all(p.help for p in command.params)
+    assert params.pop("export") is None
+    assert config_from_cli(params) == TrainConfig(data="photos", out="run")
+
+
+def test_train_cli_passes_every_field_through():
+    """A non-default value on the command line for every field reaches the TrainConfig (the option
+    names the CLI had before generation keep working: --train-encoder-from, --max-steps,
+    --whole-photos, comma-separated --steps / --minutes)."""
+    import dataclasses
+
+    from vidcolor.cli.train_cmd import config_from_cli
+    from vidcolor.training.config import TrainConfig
+
+    special = {"steps": ("--steps", "5,6,7", (5, 6, 7)), "minutes": ("--minutes", "1.5,0,2", (1.5, 0.0, 2.0)),
+               "whole_photos": ("--whole-photos", None, True), "frozen_blocks": ("--train-encoder-from", "7", 7),
+               "max_steps_this_run": ("--max-steps", "9", 9), "head": ("--head", "regression", "regression"),
+               "device": ("--device", "cpu", "cpu"), "extra_weight": ("--extra-weight", "0.25", 0.25)}
+    args, expected = ["photos", "-o", "run"], {"data": "photos", "out": "run"}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("data", "out"):
+            continue
+        if f.name in special:
+            flag, text, value = special[f.name]
+        elif isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+            value = type(f.default)(f.default + 3)
+            flag, text = "--" + f.name.replace("_", "-"), str(value)
+        else:  # paths / text
+            value = f"/x/{f.name}"
+            flag, text = "--" + f.name.replace("_", "-"), value
+        args += [flag] + ([text] if text is not None else [])
+        expected[f.name] = value
+    _, params = _parse_train(args)
+    params.pop("export")
+    config = config_from_cli(params)
+    assert dataclasses.asdict(config) == dataclasses.asdict(TrainConfig(**expected))
+    assert config != TrainConfig(data="photos", out="run")
+
+
+def test_train_flow_parameters_are_the_config_fields():
+    import dataclasses
+    import inspect
+
+    from flows.train_model import train_model
+    from vidcolor.training.config import TrainConfig
+
+    params = inspect.signature(train_model.fn).parameters
+    for f in dataclasses.fields(TrainConfig):
+        want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        assert params[f.name].default == want, f.name
+    assert set(params) == {f.name for f in dataclasses.fields(TrainConfig)} | {"export", "options"}
+
+
+def test_decoding_from_takes_another_models_decoding_instead_of_calibrating(photo_dir, tmp_path):
+    from vidcolor.models.gan_colorizer import read_generator
+    from vidcolor.training.calibrate import finish_run
+
+    source = Trainer(config(photo_dir, tmp_path / "src", max_steps_this_run=1), log=lambda m: None)
+    source.gen.config.guided_eps = 0.01
+    source.save_generator(tmp_path / "decoding.safetensors", gain=1.2, temperature=0.6, prior_correction=0.25)
+    trainer = Trainer(config(photo_dir, tmp_path, steps=(1, 1, 1), val=str(photo_dir),
+                             decoding_from=str(tmp_path / "decoding.safetensors")), log=lambda m: None)
+    assert trainer.train()["done"]
+    gen, meta = read_generator(finish_run(trainer))
+    assert (gen.config.temperature, gen.config.prior_correction, gen.config.guided_eps) == (0.6, 0.25, 0.01)
+    assert float(meta["chroma_gain"]) == 1.2
+    calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert "rows" not in calibration and calibration["decoding_from"].endswith("decoding.safetensors")

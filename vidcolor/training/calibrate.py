@@ -71,11 +71,23 @@ def calibrate(gen, val_images, device: str, gains=GAINS, temperatures=TEMPERATUR
 
 
 def finish_run(trainer, export: Path | None = None) -> Path:
-    """Calibrate (when val is given), write OUT/generator_final.safetensors (fp16), copy to export."""
+    """Calibrate (when val is given; or take the decoding of ``decoding_from``), write
+    OUT/generator_final.safetensors (fp16), copy to export."""
     import torch
 
     chosen = {"gain": 1.0, "temperature": None, "prior_correction": None}
-    if trainer.val_images is not None:
+    if trainer.cfg.decoding_from:  # a decoding chosen before (e.g. the shipped model's): no calibration passes
+        from vidcolor.models.gan_colorizer import read_generator
+
+        source, meta = read_generator(trainer.cfg.decoding_from)
+        trainer.gen.config.guided_eps = source.config.guided_eps
+        chosen = {"gain": float(meta.get("chroma_gain", "1.0")), "temperature": source.config.temperature,
+                  "prior_correction": source.config.prior_correction}
+        with open(Path(trainer.cfg.out) / "calibration.json", "w") as f:
+            json.dump({"chosen": chosen, "guided_eps": source.config.guided_eps,
+                       "decoding_from": trainer.cfg.decoding_from}, f, indent=1)
+        trainer.log(json.dumps({"event": "decoding_from", **chosen}))
+    elif trainer.val_images is not None:
         eps, upsampling = choose_upsampling(trainer.gen, trainer.val_images, trainer.device)
         chosen, rows = calibrate(trainer.gen, trainer.val_images, trainer.device)
         with open(Path(trainer.cfg.out) / "calibration.json", "w") as f:

@@ -1,5 +1,6 @@
-"""Training data: an image folder preloaded once into a uint8 cache, random crops and flips, and
-synthetic-motion clips made from stills with a known random affine motion."""
+"""Training data: image folders preloaded once into uint8 caches (one array per source, mixed by a
+share of every batch), random crops and flips, and synthetic-motion clips made from stills with a
+known random affine motion."""
 
 from __future__ import annotations
 
@@ -57,21 +58,65 @@ def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/t
     return out
 
 
-def random_crops(images: np.ndarray, batch: int, crop: int, gen: torch.Generator,
+class PhotoSources:
+    """Training photos from several folders, one cached array each. Every batch takes a fixed share
+    of its crops from each source (stochastic rounding keeps the expected share exact), whatever the
+    folders' sizes: a large folder of a few classes then cannot dominate the palette the model learns."""
+
+    def __init__(self, arrays: list[np.ndarray], shares: list[float]):
+        if len(arrays) != len(shares) or not arrays:
+            raise ValueError("one share per source is needed")
+        if any(s < 0 for s in shares) or sum(shares) <= 0:
+            raise ValueError(f"source shares must be >= 0 and not all 0, got {shares}")
+        total = float(sum(shares))
+        self.arrays = list(arrays)
+        self.shares = [s / total for s in shares]
+        self.size = arrays[0].shape[1]
+        if any(a.shape[1] != self.size for a in arrays):
+            raise ValueError("all sources must be cached at the same size")
+
+    def __len__(self) -> int:
+        return sum(len(a) for a in self.arrays)
+
+    def pick(self, batch: int, gen: torch.Generator) -> list[tuple[int, int]]:
+        """(source, index) of each crop of a batch, sources in random order within the batch (the
+        perceptual loss looks at the first crops only). One source draws exactly as a plain array
+        did, so single-folder runs keep their random stream."""
+        if len(self.arrays) == 1:
+            return [(0, i) for i in torch.randint(0, len(self.arrays[0]), (batch,), generator=gen).tolist()]
+        counts, left = [], batch
+        for share in self.shares[:-1]:
+            want = batch * share
+            k = int(want) + int(torch.rand((), generator=gen).item() < want - int(want))
+            counts.append(min(k, left))
+            left -= counts[-1]
+        counts.append(left)
+        picks = []
+        for s, k in enumerate(counts):
+            picks += [(s, i) for i in torch.randint(0, len(self.arrays[s]), (k,), generator=gen).tolist()]
+        order = torch.randperm(batch, generator=gen).tolist()
+        return [picks[j] for j in order]
+
+    def image(self, source: int, index: int) -> np.ndarray:
+        return self.arrays[source][index]
+
+
+def random_crops(images: np.ndarray | PhotoSources, batch: int, crop: int, gen: torch.Generator,
                  min_scale: float = 0.6, tone_jitter: float = 0.0) -> torch.Tensor:
-    """(batch, 3, crop, crop) float RGB in [0, 1]: random image, random-size square crop (side
-    between ``min_scale`` and 1 of the cached side), resized to ``crop``, random horizontal flip,
-    and with ``tone_jitter`` > 0 a random gamma exp(U(-j, j)) on all three channels (a different
-    tone curve of the same scene; the random stream is unchanged when it is off)."""
-    n, size = images.shape[0], images.shape[1]
-    idx = torch.randint(0, n, (batch,), generator=gen)
+    """(batch, 3, crop, crop) float RGB in [0, 1]: random image (from ``PhotoSources``: each source
+    with its share of the batch), random-size square crop (side between ``min_scale`` and 1 of the
+    cached side), resized to ``crop``, random horizontal flip, and with ``tone_jitter`` > 0 a random
+    gamma exp(U(-j, j)) on all three channels (a different tone curve of the same scene; the random
+    stream is unchanged when it is off)."""
+    sources = images if isinstance(images, PhotoSources) else PhotoSources([images], [1.0])
+    size = sources.size
     out = []
-    for i in idx.tolist():
+    for s, i in sources.pick(batch, gen):
         side = int(size * (min_scale + (1 - min_scale) * torch.rand((), generator=gen).item()))
         side = max(side, min(crop, size))
         y = int(torch.randint(0, size - side + 1, (), generator=gen))
         x = int(torch.randint(0, size - side + 1, (), generator=gen))
-        t = torch.from_numpy(images[i, y:y + side, x:x + side]).permute(2, 0, 1).float()[None] / 255.0
+        t = torch.from_numpy(sources.image(s, i)[y:y + side, x:x + side]).permute(2, 0, 1).float()[None] / 255.0
         if side != crop:
             t = F.interpolate(t, size=(crop, crop), mode="bilinear", align_corners=False, antialias=True)
         if torch.rand((), generator=gen).item() < 0.5:
@@ -88,7 +133,7 @@ def _affine(angle: float, scale: float, tx: float, ty: float) -> torch.Tensor:
     return torch.tensor([[c, -s, tx], [s, c, ty], [0.0, 0.0, 1.0]])
 
 
-def motion_clips(images: np.ndarray, clips: int, frames: int, crop: int, gen: torch.Generator):
+def motion_clips(images: np.ndarray | PhotoSources, clips: int, frames: int, crop: int, gen: torch.Generator):
     """Synthetic-motion clips from stills. Returns (rgb, rel):
 
     - rgb: (clips * frames, 3, crop, crop) in [0, 1], frame k of a clip = the still sampled through

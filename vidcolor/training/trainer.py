@@ -8,7 +8,8 @@ with frame t+1's prediction; plus the temporal PatchGAN on clips.
 
 Resumable: checkpoints (safetensors + JSON) every ``ckpt_every`` steps and at each stage's end; the
 random stream of each step is derived from (seed, global step), so a resumed run continues as the
-uninterrupted one would. Per-epoch metrics (epoch = one pass-equivalent over the training images)
+uninterrupted one would. Per-epoch metrics (epoch = one pass-equivalent over the ``data`` folder's
+photo count, also when an ``extra`` folder is mixed in, so validation keeps its rhythm)
 go to ``metrics.jsonl`` in the output folder.
 """
 
@@ -31,7 +32,7 @@ from vidcolor.models.generator import Generator, GeneratorConfig, annealed_mean
 from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
 from vidcolor.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from vidcolor.training.config import TrainConfig
-from vidcolor.training.data import build_cache, motion_clips, random_crops, warp
+from vidcolor.training.data import PhotoSources, build_cache, motion_clips, random_crops, warp
 
 STAGES = (1, 2, 3)
 
@@ -70,11 +71,8 @@ class Perceptual(torch.nn.Module):
         return perc, kl
 
 
-def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float, mix: float = 0.5,
-                        sigma: float = 5.0, stride: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-bin loss weights from the training images' ab histogram (Zhang et al. 2016):
-    w = ((1 - mix) * smoothed prior + mix / Q) ** -power, normalised so E_prior[w] = 1.
-    Returns (weights, smoothed prior)."""
+def ab_histogram(images: np.ndarray, centres: torch.Tensor, stride: int = 8) -> torch.Tensor:
+    """Share of the images' pixels (every ``stride``-th) nearest to each ab bin centre."""
     from vidcolor.color import rgb_to_lab
 
     ab = rgb_to_lab(images[:, ::stride, ::stride].astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2)
@@ -82,7 +80,17 @@ def rebalancing_weights(images: np.ndarray, centres: torch.Tensor, power: float,
     counts = torch.zeros(centres.shape[0])
     for i in range(0, len(ab_t), 200_000):
         counts += torch.bincount(torch.cdist(ab_t[i:i + 200_000], centres).argmin(1), minlength=centres.shape[0]).float()
-    prior = counts / counts.sum()
+    return counts / counts.sum()
+
+
+def rebalancing_weights(images: np.ndarray | PhotoSources, centres: torch.Tensor, power: float, mix: float = 0.5,
+                        sigma: float = 5.0, stride: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-bin loss weights from the training images' ab histogram (Zhang et al. 2016):
+    w = ((1 - mix) * smoothed prior + mix / Q) ** -power, normalised so E_prior[w] = 1.
+    With several sources the histogram is their mix at the sources' shares (what training sees).
+    Returns (weights, smoothed prior)."""
+    sources = images if isinstance(images, PhotoSources) else PhotoSources([images], [1.0])
+    prior = sum(share * ab_histogram(a, centres, stride) for a, share in zip(sources.arrays, sources.shares))
     k = torch.exp(-torch.cdist(centres, centres).pow(2) / (2 * sigma * sigma))
     prior = (k @ prior) / (k @ prior).sum()  # Gaussian-smoothed in ab
     mixed = (1 - mix) * prior + mix / centres.shape[0]
@@ -140,9 +148,16 @@ class Trainer:
             self.state = restored
             self.log(f"resumed from {self.ckpt_dir}: stage {self.state['stage']} step {self.state['stage_step']}")
         self.images = build_cache(cfg.data, cfg.cache_size, cfg.cache_dir, whole=cfg.whole_photos)
+        if cfg.extra:  # a second folder with its own share of every batch, however many photos it holds
+            extra = build_cache(cfg.extra, cfg.cache_size, cfg.cache_dir, whole=cfg.whole_photos)
+            self.sources = PhotoSources([self.images, extra], [1 - cfg.extra_weight, cfg.extra_weight])
+            self.log(f"training photos: {len(self.images)} from {cfg.data} ({1 - cfg.extra_weight:.0%} of each batch), "
+                     f"{len(extra)} from {cfg.extra} ({cfg.extra_weight:.0%})")
+        else:
+            self.sources = PhotoSources([self.images], [1.0])
         self.val_images = build_cache(cfg.val, cfg.val_size, cfg.cache_dir) if cfg.val else None
         if cfg.head == "bins":
-            weights, prior = rebalancing_weights(self.images, self.gen.bin_centres.cpu(), cfg.rebalance)
+            weights, prior = rebalancing_weights(self.sources, self.gen.bin_centres.cpu(), cfg.rebalance)
             self.class_weights = weights.to(self.device)
             with torch.no_grad():  # decoding can divide this prior out (GeneratorConfig.prior_correction)
                 self.gen.log_prior.copy_(prior.clamp_min(1e-6).log().to(self.device))
@@ -251,7 +266,7 @@ class Trainer:
     # -- steps --------------------------------------------------------------------------------
     def _image_step(self, stage: int, gen: torch.Generator):
         cfg = self.cfg
-        rgb = random_crops(self.images, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale,
+        rgb = random_crops(self.sources, cfg.batch, cfg.crop, gen, min_scale=cfg.crop_min_scale,
                            tone_jitter=cfg.tone_jitter).to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=L.shape[0], radius=0)
@@ -276,7 +291,7 @@ class Trainer:
     def _temporal_step(self, gen: torch.Generator):
         cfg = self.cfg
         T, B = cfg.clip_frames, cfg.clips
-        rgb, rel = motion_clips(self.images, B, T, cfg.crop, gen)
+        rgb, rel = motion_clips(self.sources, B, T, cfg.crop, gen)
         rgb, rel = rgb.to(self.device), rel.to(self.device)
         L, ab = self._lab(rgb)
         pred, logits = self._forward(L, clips=B)  # model's own window
