@@ -5,23 +5,17 @@ hyper-parameters in JSON. Every file is written to a temporary name and renamed,
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from vidcolor.atomic import atomic_path, write_text_atomic
+
 
 def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -59,8 +53,8 @@ def save_checkpoint(folder: str | Path, modules: dict[str, torch.nn.Module],
         tensors, meta = optimizer_tensors(o)
         _atomic_save_tensors(tensors, folder / f"{name}.safetensors")
         opt_meta[name] = meta
-    atomic_write_text(folder / "optimizers.json", json.dumps(opt_meta))
-    atomic_write_text(folder / "state.json", json.dumps(state, indent=1))
+    write_text_atomic(folder / "optimizers.json", json.dumps(opt_meta))
+    write_text_atomic(folder / "state.json", json.dumps(state, indent=1))
 
 
 def load_checkpoint(folder: str | Path, modules: dict[str, torch.nn.Module],

@@ -12,11 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from vidcolor.atomic import atomic_path
+from vidcolor.media.still import list_images
 
-
-def list_images(folder: str | Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/tmp/vidcolor_cache",
@@ -52,9 +50,8 @@ def build_cache(folder: str | Path, size: int = 192, cache_dir: str | Path = "/t
         squares.extend(rgb[y:y + size, x:x + size] for y, x in offsets)
     out = np.stack(squares)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, out)
-    tmp.rename(cache)
+    with atomic_path(cache) as tmp:
+        np.save(tmp, out)
     return out
 
 

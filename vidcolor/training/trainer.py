@@ -30,7 +30,8 @@ from vidcolor.color_torch import lab_to_rgb, rgb_to_lab
 from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator, lab_to_disc_input
 from vidcolor.models.generator import Generator, GeneratorConfig, annealed_mean
 from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
-from vidcolor.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from vidcolor.atomic import write_text_atomic
+from vidcolor.training.checkpoint import load_checkpoint, save_checkpoint
 from vidcolor.training.config import TrainConfig
 from vidcolor.training.data import PhotoSources, build_cache, motion_clips, random_crops, warp
 
@@ -113,7 +114,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out / "config.json", json.dumps(cfg.to_json(), indent=1))  # what this run was told
+        write_text_atomic(self.out / "config.json", json.dumps(cfg.to_json(), indent=1))  # what this run was told
         self.ckpt_dir = self.out / "checkpoint"
         backbone = load_mobilenet_v2(cfg.backbone)
         self.gen = Generator(GeneratorConfig(window=cfg.window, head=cfg.head))
