@@ -8,11 +8,13 @@ import csv
 import hashlib
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from vidcolor.errors import BadInputError
+from vidcolor.lease import process_exists
 from vidcolor.settings import ChromaSettings, EncodeSettings
 from vidcolor.state import RunLayout, check_version
 from vidcolor.store import ObjectStore, bucket_store, is_s3_uri, split_s3_uri
@@ -177,6 +179,7 @@ class BatchRecord:
     finished_at: float | None = None
     status: str = "running"
     pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
     version: int = BATCH_FORMAT
 
     @staticmethod
@@ -264,7 +267,8 @@ def batch_status(store: ObjectStore) -> list[dict]:
         total_known = [f["frames_total"] for f in films if f["frames_total"]]
         total = sum(total_known) if len(total_known) == len(films) else None
         elapsed = (rec.finished_at or now) - rec.started_at
-        alive = rec.status == "running" and _pid_alive(rec.pid)
+        # the driver's pid says something only on its own machine
+        alive = rec.status == "running" and (rec.host != socket.gethostname() or process_exists(rec.pid))
         state = rec.status if rec.status != "running" or alive else "interrupted"
         eta = None
         if state == "running" and total and done and done < total:
@@ -276,12 +280,3 @@ def batch_status(store: ObjectStore) -> list[dict]:
                     "eta_s": None if eta is None else round(eta, 1)})
     return out
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -71,14 +71,15 @@ class LeaseDoc:
         """Why this lease may be taken over, or None while its holder may still be at work."""
         if self.released:
             return "released"
-        if self.host == socket.gethostname() and not _process_exists(self.pid):
+        if self.host == socket.gethostname() and not process_exists(self.pid):
             return f"its holder {self.holder} is gone"
         if now > self.expires_at:
             return f"it expired {now - self.expires_at:.0f} s ago"
         return None
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
