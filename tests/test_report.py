@@ -86,7 +86,7 @@ def test_colorize_run_records_its_summary_then_report_and_preview(pipeline, film
     store_dir, out = tmp_path / "store", tmp_path / "out.mp4"
     result = pipeline(film_mp4, out, store_dir, model="test:luma-ramp", max_chunk_frames=12, overlap_frames=3)
     run = json.loads((store_dir / "runs" / result["run_id"] / "run.json").read_text())
-    t = run["temporal"]
+    t = run["invocations"][-1]["summary"]["temporal"]  # this invocation's measures
     assert t["cdc"] is not None and t["max_seam_score"] is not None
     assert set(t["seams"]) == {"12", "21", "42", "54", "62", "83", "95"}  # every join but the cuts 30 and 71
     assert all(np.isfinite(v) for v in t["seams"].values())
