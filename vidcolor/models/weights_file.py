@@ -6,6 +6,7 @@ name the run and size its frames without building the network: only the Ray acto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -65,6 +66,13 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=8)
+def _weights_digest(path: str, size: int, mtime_ns: int) -> str:
+    """The weights' sha256, hashed once per file version: a batch names every film's run with it
+    (size and mtime in the key, so an edited file is hashed again)."""
+    return file_sha256(path)
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
     path: Path
@@ -77,5 +85,6 @@ def weights_info(path: str | Path, meta: dict[str, str] | None = None) -> Weight
     path = Path(path)
     meta = read_metadata(path) if meta is None else meta
     config = json.loads(meta.get("config", "{}"))
-    identity = f"{meta.get('name', MODEL_NAME)}-{file_sha256(path)[:12]}"
+    st = path.stat()
+    identity = f"{meta.get('name', MODEL_NAME)}-{_weights_digest(str(path.resolve()), st.st_size, st.st_mtime_ns)[:12]}"
     return WeightsInfo(path, identity, config.get("head", "bins"), int(config.get("window", 3)))
