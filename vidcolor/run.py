@@ -66,10 +66,6 @@ class Run:
         timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
         self._save()
 
-    def add_summary(self, **measures) -> None:
-        self.record.current.summary.update(measures)
-        self._save()
-
     def fail(self, error: str) -> None:
         from vidcolor import recovery
 
