@@ -1,4 +1,5 @@
-"""Colorize: every chunk without a valid done-marker goes to the Ray actor pool."""
+"""Colorize and stitch: chunks without a valid done-marker go to the Ray actor pool; each chunk is
+stitched (blended, encoded) as soon as it and its neighbours are colorized."""
 
 from __future__ import annotations
 
@@ -11,6 +12,6 @@ from vidcolor.run import Run
 from vidcolor.settings import ExecutionSettings
 
 
-@task(name="colorize", cache_policy=NO_CACHE)
-def colorize_chunks(job: Job, plan: Plan, execution: ExecutionSettings) -> dict:
-    return Run(job).colorize(plan, execution)
+@task(name="colorize-stitch", cache_policy=NO_CACHE)
+def colorize_and_stitch(job: Job, plan: Plan, execution: ExecutionSettings) -> list[dict]:
+    return Run(job).colorize_and_stitch(plan, execution)

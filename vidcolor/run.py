@@ -141,42 +141,74 @@ class Run:
         return split_film(self.store, self.layout, job.source_path, job.info, job.chroma, job.size_multiple,
                           on_frames=on_frames)
 
-    # --- colorize ----------------------------------------------------------------------------
+    # --- colorize and stitch, streamed -------------------------------------------------------
     @names_disk_full
-    def colorize(self, plan: Plan, execution: ExecutionSettings) -> dict:
-        """Every chunk without a valid marker goes to the actor pool. RunFailedError names the
+    def colorize_and_stitch(self, plan: Plan, execution: ExecutionSettings) -> list[dict]:
+        """Every chunk without a valid marker goes to the actor pool; each chunk's stitch (blend,
+        encode) starts in a thread the moment it and its neighbours in the scene are colorized, so
+        encoding overlaps inference. Returns the segments in order. RunFailedError names the
         chunks quarantined after ``execution.max_attempts`` failures."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from vidcolor.executor.ray_pool import colorize_chunks_on_actors
+        from vidcolor.plan import contributors
+
         self.check_leases()
+        chunks = list(plan.chunks)
         todo, reused = self.chunks_to_colorize(plan)
+        done = {c.index for c in reused}
         progress.start("colorize", plan.total_frames)
         progress.advance("colorize", sum(c.core_frames for c in reused))
+        progress.start("stitch", plan.total_frames)
+        stitcher = ThreadPoolExecutor(max_workers=max(1, execution.stitch_parallelism),
+                                      thread_name_prefix="vidcolor-stitch")
+        stitching: dict = {}
+
+        def stitch_ready(index: int) -> None:
+            if index not in stitching and all(c.index in done for c in contributors(chunks, index)):
+                stitching[index] = stitcher.submit(self.stitch, plan, index)
+
+        def raise_failed_stitch() -> None:
+            for future in stitching.values():
+                if future.done() and future.exception() is not None:
+                    raise future.exception()
 
         def on_chunk_done(chunk, result) -> None:
             self.note_colorized(chunk.index)
             progress.advance("colorize", chunk.core_frames)
             failpoint("colorize")
+            done.add(chunk.index)
+            for c in contributors(chunks, chunk.index):  # the chunks whose blend it completes
+                stitch_ready(c.index)
+            raise_failed_stitch()
 
-        from vidcolor.executor.ray_pool import colorize_chunks_on_actors
-
-        t0 = time.time()
-
-        def on_actors(chunks) -> dict:
+        def on_actors(batch) -> dict:
             return colorize_chunks_on_actors(
-                chunks, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
+                batch, self.actor_spec(execution), self.chunk_task, workers=execution.workers,
                 gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker,
                 max_attempts=execution.max_attempts, on_chunk_done=on_chunk_done)
 
+        t0 = time.time()
         try:
-            quarantined = on_actors(todo)
-            damaged = self.resplit_damaged(plan, quarantined)
-            if damaged:
-                quarantined.update(on_actors([plan.chunks[i] for i in damaged]))
+            for c in chunks:  # chunks whose neighbourhood an earlier invocation colorized
+                stitch_ready(c.index)
+            try:
+                quarantined = on_actors(todo)
+                damaged = self.resplit_damaged(plan, quarantined)
+                if damaged:
+                    quarantined.update(on_actors([plan.chunks[i] for i in damaged]))
+            finally:
+                progress.finish("colorize")
+                self.add_timing("colorize", time.time() - t0)
+            if quarantined:
+                raise self.quarantine(quarantined, execution.max_attempts)
+            t1 = time.time()
+            segments = [stitching[c.index].result() for c in chunks]
+            self.add_timing("stitch_tail", time.time() - t1)  # stitching left when the last chunk was colorized
         finally:
-            progress.finish("colorize")
-            self.add_timing("colorize", time.time() - t0)
-        if quarantined:
-            raise self.quarantine(quarantined, execution.max_attempts)
-        return {"colorized": len(todo), "reused": len(reused)}
+            stitcher.shutdown(wait=True, cancel_futures=True)
+            progress.finish("stitch")
+        return segments
 
     def chunks_to_colorize(self, plan: Plan) -> tuple[list, list]:
         """(to do, reused): a chunk is reused only when its marker's checksum matches its chroma."""

@@ -62,7 +62,12 @@ class ExecutionSettings:
 
     workers: int = 1
     gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float = 0.0  # 0 = auto: the node's cores shared by the actors on it (1 CPU reserved each)
     max_attempts: int = 3
     stitch_parallelism: int = 2
     batch_size: int = 0  # frames per model call; 0 = the colorizer's preferred_batch_size()
+
+    @property
+    def actor_cpus(self) -> float:
+        """The CPUs Ray reserves for each actor (auto reserves one and uses every core it may)."""
+        return self.cpus_per_worker or 1.0

@@ -41,7 +41,7 @@ class Opt:
     model = typer.Option("default", "--model", help="Colorizer: 'default' (shipped GAN), a .safetensors path, or test:NAME.")
     workers = typer.Option(1, "--workers", min=1, help="Colorizer actors (each loads the model once).")
     gpus_per_worker = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per actor; fractions share a GPU (e.g. 0.5). 0 = CPU.")
-    cpus_per_worker = typer.Option(1.0, "--cpus-per-worker", min=0.1, help="CPUs per actor (its torch threads).")
+    cpus_per_worker = typer.Option(0.0, "--cpus-per-worker", min=0.0, help="CPUs per actor (its torch threads); 0 = the node's cores shared by its actors.")
     render_size = typer.Option(256, "--render-size", help="Short side, in pixels, of the frames the model sees; chroma is upsampled to full size.")
     max_chunk_frames = typer.Option(240, "--max-chunk-frames", help="Longest chunk (core frames); chunks also end at every hard cut.")
     overlap_frames = typer.Option(8, "--overlap-frames", help="Frames colorized twice on each side of a chunk boundary inside a scene, then blended.")

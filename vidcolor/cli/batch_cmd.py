@@ -61,7 +61,7 @@ def batch(
         from flows.colorize_archive import colorize_archive
         from vidcolor import progress
 
-        start_services(workers * cpus_per_worker)
+        start_services(execution.workers * execution.actor_cpus)
         # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
         with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):
             progress.set_sink(bar)

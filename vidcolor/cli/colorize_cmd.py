@@ -59,7 +59,7 @@ def colorize(
         from flows.colorize_film import run_colorize_film
         from vidcolor import progress
 
-        start_services(workers * cpus_per_worker)
+        start_services(execution.workers * execution.actor_cpus)
 
         # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
         with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):

@@ -81,7 +81,7 @@ class ArchiveRunner:
 
     def run(self) -> list[Film]:
         ex = self.execution
-        ensure_ray(ex.workers * ex.cpus_per_worker)
+        ensure_ray(ex.workers * ex.actor_cpus)
         self._split_task = ray.remote(num_cpus=1)(_split)
         self._stitch_task = ray.remote(num_cpus=1)(_stitch)
         # higher priority films open first, the largest first within a priority (size stands in for

@@ -52,14 +52,22 @@ class StoreNotVisible(RuntimeError):
     """The actor's node cannot see the run in the store: every retry would fail the same way."""
 
 
+def auto_threads(actors_per_node: int) -> int:
+    """Torch threads of an actor that names no CPU count: its node's cores (those this process may
+    run on) shared by the pool's actors there. Ray reserves one CPU for it, but torch would use
+    only that one core if told so, and on a small machine the model is the work to keep fast."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, actors_per_node))
+
+
 @ray.remote(max_concurrency=PIPELINE_DEPTH)
 class ColorizerActor:
-    def __init__(self, spec: ActorSpec, threads: int):
+    def __init__(self, spec: ActorSpec, threads: int, actors_per_node: int = 1):
         import torch
 
         from vidcolor.colorizers import load_colorizer
 
-        torch.set_num_threads(max(1, threads))
+        torch.set_num_threads(threads or auto_threads(actors_per_node))
         device = "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
         from vidcolor.stabilize import StabilizerParams
 
@@ -124,15 +132,17 @@ class ColorizerPool:
 
     def __init__(self, spec: ActorSpec, *, workers: int, gpus_per_worker: float, cpus_per_worker: float,
                  max_attempts: int):
-        ensure_ray(workers * cpus_per_worker)
+        ensure_ray(workers * (cpus_per_worker or 1.0))
         if gpus_per_worker > 0:
             have = ray.cluster_resources().get("GPU", 0)
             if have < gpus_per_worker:
                 raise RunFailedError("--gpus-per-worker", f"asks for {gpus_per_worker} GPU per worker but the Ray cluster has {have:g} GPUs")
         self.spec = spec
         self.workers = workers
-        self.options = {"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker}
-        self.threads = max(1, int(cpus_per_worker))
+        self.options = {"num_cpus": cpus_per_worker or 1.0, "num_gpus": gpus_per_worker}
+        self.threads = max(1, int(cpus_per_worker)) if cpus_per_worker else 0  # 0: auto_threads in the actor
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU"))
+        self.actors_per_node = -(-workers // max(1, nodes))  # assumed spread evenly over the nodes
         self.scheduler = ChunkScheduler(max_attempts=max_attempts, depth=PIPELINE_DEPTH)
         self.actors: dict[int, object] = {}
         self._next_id = 0
@@ -146,7 +156,7 @@ class ColorizerPool:
         return self.scheduler.drop(keep)
 
     def start_actor(self):
-        actor = ColorizerActor.options(**self.options).remote(self.spec, self.threads)
+        actor = ColorizerActor.options(**self.options).remote(self.spec, self.threads, self.actors_per_node)
         self.actors[self._next_id] = actor
         self.scheduler.add_worker(self._next_id)
         self._next_id += 1
