@@ -286,7 +286,12 @@ class Generator(nn.Module):
             x = self.up2(x, f2)
         if self.config.head == "bins":
             logits = self.head_bins(x)
-            ab = self.upsample_chroma(self.decode_logits(logits, temperature, prior_correction, logit_bias), lightness)
+            # the distribution is decoded in the logits' own precision, but never in an autocast's
+            # bf16: ab in bf16 would be off by up to half a unit, enough to band smooth gradients
+            with torch.autocast(logits.device.type, enabled=False):
+                wide = logits.float() if logits.dtype == torch.bfloat16 else logits
+                ab = self.upsample_chroma(self.decode_logits(wide, temperature, prior_correction, logit_bias),
+                                          lightness.to(wide.dtype))
             return (ab, logits) if return_logits else ab
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE
