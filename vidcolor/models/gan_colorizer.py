@@ -156,16 +156,12 @@ class GanColorizer(Colorizer):
 
 
 def cpu_bf16_wanted() -> bool:
-    """CPU inference in bf16: when the CPU computes bf16 natively (on one without AMX or AVX-512
-    BF16 it is emulated and slower than fp32) and VIDCOLOR_PRECISION is not fp32."""
+    """CPU inference in bf16 where the CPU computes it natively, unless VIDCOLOR_PRECISION says fp32."""
     import os
 
-    choice = os.environ.get("VIDCOLOR_PRECISION", "auto").lower()
-    if choice == "fp32":
-        return False
-    native = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-                  or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-    return native or choice == "bf16"
+    from vidcolor.models.precision import use_bf16
+
+    return use_bf16("cpu", os.environ.get("VIDCOLOR_PRECISION", "auto"))
 
 
 def load_gan_colorizer(spec: str | None, device: str | None = None) -> GanColorizer:

@@ -52,6 +52,8 @@ class TrainConfig:
     clip_frames: int = option(3, "frames per synthetic-motion clip (stage 3)")
     clips: int = option(4, "clips per step (stage 3)")
     window: int = option(3, "temporal window of the generator (odd; 1 = image model)")
+    precision: str = option("auto", "forward passes in bf16 autocast (weights, optimiser and losses stay fp32) or fp32; "
+                                    "auto = bf16 where the device computes it natively (AMX / AVX-512 BF16 CPUs, recent GPUs)")
     ckpt_every: int = option(50, "write a checkpoint every this many steps")
     val_size: int = option(256, "validation photos are cached as squares of this side")
     cache_dir: str = option("/tmp/vidcolor_cache", "where the photo caches (.npy) are kept", path=True)
@@ -65,6 +67,8 @@ class TrainConfig:
                                      "--max-steps")
 
     def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision}")
         if not 0.0 <= self.extra_weight <= 1.0:
             raise ValueError(f"extra_weight must be between 0 and 1, got {self.extra_weight}")
 

@@ -30,6 +30,7 @@ from vidcolor.color_torch import lab_to_rgb, rgb_to_lab
 from vidcolor.models.discriminator import PatchDiscriminator, TemporalPatchDiscriminator, lab_to_disc_input
 from vidcolor.models.generator import Generator, GeneratorConfig, annealed_mean
 from vidcolor.models.mobilenet_v2 import MobileNetV2, load_mobilenet_v2
+from vidcolor.models.precision import use_bf16
 from vidcolor.atomic import write_text_atomic
 from vidcolor.training.checkpoint import load_checkpoint, save_checkpoint
 from vidcolor.training.config import TrainConfig
@@ -110,6 +111,7 @@ class Trainer:
         self.cfg = cfg
         self.log = log
         self.device = pick_device(cfg.device)
+        self.bf16 = use_bf16(self.device, cfg.precision)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.out = Path(cfg.out)
@@ -221,10 +223,15 @@ class Trainer:
             self._running.setdefault(k, []).append(float(v))
 
     # -- losses -------------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def _forward(self, L, **kw):
-        if self.cfg.head == "bins":
-            return self.gen(L, return_logits=True, **kw)
-        return self.gen(L, **kw), None
+        with self._autocast():
+            if self.cfg.head == "bins":
+                ab, logits = self.gen(L, return_logits=True, **kw)
+                return ab, logits.float()
+            return self.gen(L, **kw).float(), None
 
     def _lab(self, rgb: torch.Tensor):
         lab = rgb_to_lab(rgb)
@@ -246,7 +253,9 @@ class Trainer:
         if self.cfg.perceptual > 0 or self.cfg.semantic > 0:
             k = self.cfg.perceptual_crops or L.shape[0]
             rgb_pred = lab_to_rgb(torch.cat([L[:k], ab_pred[:k]], 1))
-            perc, sem = self.perceptual(rgb_pred, rgb_true[:k], semantic=self.cfg.semantic > 0)
+            with self._autocast():
+                perc, sem = self.perceptual(rgb_pred, rgb_true[:k], semantic=self.cfg.semantic > 0)
+            perc, sem = perc.float(), sem.float()
         return ce, l1, perc, sem
 
     def _bin_ce(self, logits, ab_true, sigma: float = 5.0):
