@@ -107,11 +107,11 @@ def pipeline(ray_cluster, prefect_harness):
     from vidcolor.settings import ChromaSettings, EncodeSettings, ExecutionSettings
 
     def run(input_uri, output_uri, store, *, model="test:luma-ramp", codec="h264", max_chunk_frames=24,
-            overlap_frames=4, workers=2, render_size=128, max_attempts=3, crf=None, palette=""):
+            overlap_frames=4, workers=2, render_size=128, max_attempts=3, crf=None, palette="", stabilize=True):
         return run_colorize_film(
             str(input_uri), str(output_uri),
             ChromaSettings(model=model, render_size=render_size, max_chunk_frames=max_chunk_frames, overlap_frames=overlap_frames,
-                           palette=palette),
+                           palette=palette, stabilize=stabilize),
             EncodeSettings(codec=codec, crf=crf),
             ExecutionSettings(workers=workers, max_attempts=max_attempts),
             str(store),

@@ -100,6 +100,11 @@ def contributors(chunks: list[Chunk], index: int) -> list[Chunk]:
     ]
 
 
+def scene_chunks(chunks: list[Chunk], index: int) -> list[int]:
+    """Indices of the chunks of chunk ``index``'s scene, in film order."""
+    return [c.index for c in chunks if c.scene == chunks[index].scene]
+
+
 def frame_weights(chunks: list[Chunk], index: int, overlap: int, ramp: str = "linear") -> dict[int, list[float]]:
     """For each contributor of chunk ``index``: normalised weights over its core frames."""
     me = chunks[index]

@@ -18,7 +18,7 @@ from vidcolor import progress
 from vidcolor.errors import DiskFullError, RunFailedError, is_disk_full, names_disk_full
 from vidcolor.failpoints import failpoint
 from vidcolor.job import Job
-from vidcolor.plan import Plan
+from vidcolor.plan import Plan, scene_chunks
 from vidcolor.settings import ExecutionSettings
 from vidcolor.state import (DAMAGED_SOURCE, Invocation, RunRecord, check_version, chunk_is_done, frame_table_rows,
                             load_run_record, segment_is_done, verified_split)
@@ -144,10 +144,12 @@ class Run:
     # --- colorize and stitch, streamed -------------------------------------------------------
     @names_disk_full
     def colorize_and_stitch(self, plan: Plan, execution: ExecutionSettings) -> list[dict]:
-        """Every chunk without a valid marker goes to the actor pool; each chunk's stitch (blend,
-        encode) starts in a thread the moment it and its neighbours in the scene are colorized, so
-        encoding overlaps inference. Returns the segments in order. RunFailedError names the
-        chunks quarantined after ``execution.max_attempts`` failures."""
+        """Every chunk without a valid marker goes to the actor pool. As soon as a chunk and its
+        neighbours in the scene are colorized, its stitch (blend, encode) starts in a thread; with
+        the stabiliser on, as soon as its whole scene is colorized, the scene is stabilised and its
+        chunks stitched. Encoding overlaps inference. Returns the segments in order.
+        RunFailedError names the chunks quarantined after ``execution.max_attempts`` failures."""
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         from vidcolor.executor.ray_pool import colorize_chunks_on_actors
@@ -162,14 +164,42 @@ class Run:
         progress.start("stitch", plan.total_frames)
         stitcher = ThreadPoolExecutor(max_workers=max(1, execution.stitch_parallelism),
                                       thread_name_prefix="vidcolor-stitch")
-        stitching: dict = {}
+        lock = threading.Lock()
+        stitching: dict = {}  # chunk index -> its stitch's future
+        scenes: dict = {}  # first chunk of a stabilised scene -> its pass's future
+        passes = self.scenes_to_stabilize(plan)
+        members = {first: scene_chunks(chunks, first) for first in passes}
+        in_pass = {i for group in members.values() for i in group}
 
-        def stitch_ready(index: int) -> None:
-            if index not in stitching and all(c.index in done for c in contributors(chunks, index)):
-                stitching[index] = stitcher.submit(self.stitch, plan, index)
+        def ready(index: int) -> bool:
+            """A chunk whose neighbours in the scene are colorized; for a scene the stabiliser
+            passes over, its first chunk once the whole scene is (the pass stitches the rest)."""
+            if index in stitching or index in scenes:
+                return False
+            if index in passes:
+                return all(i in done for i in members[index])
+            return index not in in_pass and all(c.index in done for c in contributors(chunks, index))
 
-        def raise_failed_stitch() -> None:
-            for future in stitching.values():
+        def start_ready(candidates) -> None:
+            for index in candidates:
+                if not ready(index):
+                    continue
+                if index in passes:
+                    scenes[index] = stitcher.submit(stabilize_then_stitch, index)
+                else:
+                    with lock:
+                        stitching[index] = stitcher.submit(self.stitch, plan, index)
+
+        def stabilize_then_stitch(first: int) -> None:
+            self.stabilize_scene(plan, members[first])
+            with lock:
+                for i in members[first]:
+                    stitching[i] = stitcher.submit(self.stitch, plan, i, True)
+
+        def raise_failed() -> None:
+            with lock:
+                futures = list(stitching.values()) + list(scenes.values())
+            for future in futures:
                 if future.done() and future.exception() is not None:
                     raise future.exception()
 
@@ -178,9 +208,9 @@ class Run:
             progress.advance("colorize", chunk.core_frames)
             failpoint("colorize")
             done.add(chunk.index)
-            for c in contributors(chunks, chunk.index):  # the chunks whose blend it completes
-                stitch_ready(c.index)
-            raise_failed_stitch()
+            # the chunks whose blend it completes, and its scene's first chunk (a stabiliser pass)
+            start_ready([c.index for c in contributors(chunks, chunk.index)] + [scene_chunks(chunks, chunk.index)[0]])
+            raise_failed()
 
         def on_actors(batch) -> dict:
             return colorize_chunks_on_actors(
@@ -190,8 +220,7 @@ class Run:
 
         t0 = time.time()
         try:
-            for c in chunks:  # chunks whose neighbourhood an earlier invocation colorized
-                stitch_ready(c.index)
+            start_ready(range(len(chunks)))  # chunks whose neighbourhood an earlier invocation colorized
             try:
                 quarantined = on_actors(todo)
                 damaged = self.resplit_damaged(plan, quarantined)
@@ -203,12 +232,42 @@ class Run:
             if quarantined:
                 raise self.quarantine(quarantined, execution.max_attempts)
             t1 = time.time()
+            for future in list(scenes.values()):
+                future.result()
             segments = [stitching[c.index].result() for c in chunks]
             self.add_timing("stitch_tail", time.time() - t1)  # stitching left when the last chunk was colorized
         finally:
             stitcher.shutdown(wait=True, cancel_futures=True)
             progress.finish("stitch")
         return segments
+
+    # --- the stabiliser's scene pass (vidcolor.stages.scene_stabilize) -------------------------
+    def scenes_to_stabilize(self, plan: Plan) -> set[int]:
+        """The first chunks of the scenes the stabiliser passes over: it is on, no keyframe steers
+        the scene (those chunks were smoothed and steered by their actor), and a segment of the
+        scene is still to be stitched."""
+        if self.job.chroma.stabilizer_strength <= 0:
+            return set()
+        chunks, steered = list(plan.chunks), self.keyframe_steering(plan)
+        firsts = set()
+        for c in chunks:
+            members = scene_chunks(chunks, c.index)
+            if c.index != members[0] or any(i in steered for i in members):
+                continue
+            if not all(segment_is_done(self.store, self.layout, self.job.encode_key, i, chunks[i].core_frames,
+                                       self.segment_keyframes(plan, i)) for i in members):
+                firsts.add(c.index)
+        return firsts
+
+    @names_disk_full
+    def stabilize_scene(self, plan: Plan, members: list[int]) -> dict:
+        """Stabilise one scene's blended chroma for its stitches. Safe in parallel threads."""
+        from vidcolor.stabilize import StabilizerParams
+        from vidcolor.stages.scene_stabilize import stabilize_scene
+
+        self.check_leases()
+        return stabilize_scene(self.store, self.layout, plan, members,
+                               StabilizerParams(strength=self.job.chroma.stabilizer_strength))
 
     def chunks_to_colorize(self, plan: Plan) -> tuple[list, list]:
         """(to do, reused): a chunk is reused only when its marker's checksum matches its chroma."""
@@ -301,9 +360,9 @@ class Run:
 
     # --- stitch ------------------------------------------------------------------------------
     @names_disk_full
-    def stitch(self, plan: Plan, index: int) -> dict:
+    def stitch(self, plan: Plan, index: int, stabilized: bool = False) -> dict:
         """One chunk's segment (reused when its marker checks out). Safe in parallel threads:
-        it writes no run.json."""
+        it writes no run.json. ``stabilized``: its scene's stabiliser pass has written its chroma."""
         from vidcolor.stages.stitch import stitch_chunk
 
         self.check_leases()
@@ -314,7 +373,7 @@ class Run:
             progress.advance("stitch", chunk.core_frames)
             return {"chunk": index, "frames": chunk.core_frames, "reused": True}
         return stitch_chunk(self.store, self.layout, plan, index, job.source_path, job.encode, job.encode_key,
-                            on_frames=progress.advancer("stitch"), keyframes=keyframes)
+                            on_frames=progress.advancer("stitch"), keyframes=keyframes, stabilized=stabilized)
 
     # --- concat + mux ------------------------------------------------------------------------
     @names_disk_full

@@ -15,8 +15,9 @@ flow is trusted (forward-backward consistent, not on a motion boundary, inside t
 warped luma matches the frame's own) and falls to 0 where it is not (occlusions, new objects):
 there the model's own prediction stands.
 
-It runs on ONE scene's consecutive frames (a chunk's extended range never crosses a cut), so colours
-never leak across a cut. Memory: the forward pass is kept as float16, one frame of flow at a time.
+It runs on ONE scene's consecutive frames, so colours never leak across a cut: the pipeline runs it
+over each whole scene after the chunks' overlaps are blended (vidcolor.stages.scene_stabilize), so a
+chunk join inside a scene is smoothed like any other frame. Memory: the forward pass is kept as float16, one frame of flow at a time.
 """
 
 from __future__ import annotations
@@ -69,6 +70,36 @@ class _Trust:
         return f, w.astype(np.float32)
 
 
+class RecursivePass:
+    """One direction of the recursion, its state carried from call to call: a scene's frames may
+    come a chunk at a time (vidcolor.stages.scene_stabilize) and give the same sums as in one go."""
+
+    def __init__(self, trust: _Trust):
+        self.trust = trust
+        self.s_acc = self.n_acc = self.y_prev = None
+
+    def step(self, y_small: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sum, weight) at this frame: its own ab plus what the flow carries from the previous one."""
+        ab = ab.astype(np.float32)
+        if self.s_acc is None:
+            self.s_acc, self.n_acc = ab, np.ones(ab.shape[:2], np.float32)
+        else:
+            f, w = self.trust(y_small, self.y_prev)
+            self.s_acc = ab + w[..., None] * warp(self.s_acc, f)
+            self.n_acc = 1.0 + w * warp(self.n_acc, f)
+        self.y_prev = y_small
+        return self.s_acc, self.n_acc
+
+
+def combine(fwd_mean: np.ndarray, fwd_weight: np.ndarray, s_bwd: np.ndarray, n_bwd: np.ndarray,
+            ab: np.ndarray) -> np.ndarray:
+    """A frame's stabilised ab from its forward (mean, weight) and backward (sum, weight): both hold
+    the frame itself once, so it is counted once."""
+    n_fwd = fwd_weight.astype(np.float32)
+    s_fwd = fwd_mean.astype(np.float32) * n_fwd[..., None]
+    return (s_fwd + s_bwd - ab.astype(np.float32)) / (n_fwd + n_bwd - 1.0)[..., None]
+
+
 def stabilize_ab(luma: np.ndarray, ab: np.ndarray, params: StabilizerParams = StabilizerParams()) -> np.ndarray:
     """``luma`` (N, H, W) uint8 and ``ab`` (N, H, W, 2) of consecutive frames of one scene ->
     stabilised ab, float32 (N, H, W, 2)."""
@@ -83,22 +114,13 @@ def stabilize_ab(luma: np.ndarray, ab: np.ndarray, params: StabilizerParams = St
     # lose whole ab units in float16)
     fwd_mean = np.empty(ab.shape, dtype=np.float16)
     fwd_weight = np.empty(ab.shape[:3], dtype=np.float16)
-    s_acc, n_acc = ab[0].astype(np.float32), np.ones(ab.shape[1:3], np.float32)
-    fwd_mean[0], fwd_weight[0] = s_acc, n_acc
-    for t in range(1, n):
-        f, w = trust(small[t], small[t - 1])
-        s_acc = ab[t].astype(np.float32) + w[..., None] * warp(s_acc, f)
-        n_acc = 1.0 + w * warp(n_acc, f)
+    forward = RecursivePass(trust)
+    for t in range(n):
+        s_acc, n_acc = forward.step(small[t], ab[t])
         fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
     out = np.empty(ab.shape, dtype=np.float32)
-    s_acc, n_acc = ab[n - 1].astype(np.float32), np.ones(ab.shape[1:3], np.float32)
+    backward = RecursivePass(trust)
     for t in range(n - 1, -1, -1):
-        if t < n - 1:
-            f, w = trust(small[t], small[t + 1])
-            s_acc = ab[t].astype(np.float32) + w[..., None] * warp(s_acc, f)
-            n_acc = 1.0 + w * warp(n_acc, f)
-        # both sums hold frame t itself once: count it once
-        n_fwd = fwd_weight[t].astype(np.float32)
-        s_fwd = fwd_mean[t].astype(np.float32) * n_fwd[..., None]
-        out[t] = (s_fwd + s_acc - ab[t].astype(np.float32)) / (n_fwd + n_acc - 1.0)[..., None]
+        s_acc, n_acc = backward.step(small[t], ab[t])
+        out[t] = combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t])
     return out

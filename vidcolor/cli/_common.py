@@ -85,21 +85,22 @@ def start_services(min_cpus: float) -> None:
     from vidcolor.executor.ray_runtime import ensure_ray
 
     failure: list[BaseException] = []
-    thread = None
-    if not os.environ.get("PREFECT_API_URL"):
-        def start_prefect() -> None:
-            try:
+
+    def start_prefect() -> None:
+        try:
+            import prefect  # noqa: F401 - imported here, beside Ray's start-up, not after it
+
+            if not os.environ.get("PREFECT_API_URL"):
                 from prefect.server.api.server import SubprocessASGIServer
 
                 SubprocessASGIServer().start()  # the flow's client finds this same server running
-            except BaseException as e:  # noqa: BLE001 - the flow's own start-up reports it properly
-                failure.append(e)
+        except BaseException as e:  # noqa: BLE001 - the flow's own start-up reports it properly
+            failure.append(e)
 
-        thread = threading.Thread(target=start_prefect, name="vidcolor-prefect-start", daemon=True)
-        thread.start()
+    thread = threading.Thread(target=start_prefect, name="vidcolor-prefect-start", daemon=True)
+    thread.start()
     ensure_ray(min_cpus)
-    if thread is not None:
-        thread.join()
+    thread.join()
 
 
 def fail(err: VidcolorError) -> None:

@@ -56,10 +56,15 @@ def colorize(
 
         # Checked once, before Prefect and Ray start: bad input costs milliseconds, not a cluster.
         job = prepare_job(input, output, chroma, encode, store)
-        from flows.colorize_film import run_colorize_film
-        from vidcolor import progress
-
         start_services(execution.workers * execution.actor_cpus)
+        from flows.colorize_film import run_colorize_film  # Prefect is imported by now (start_services)
+        from vidcolor import progress
+        from vidcolor.executor.ray_pool import prestart_actors
+        from vidcolor.run import Run
+
+        # the actors load the model while the flow starts and the film is split
+        prestart_actors(Run(job).actor_spec(execution), workers=execution.workers,
+                        gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker)
 
         # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
         with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):

@@ -24,7 +24,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.executor.ray_pool import ColorizerPool
 from vidcolor.executor.ray_runtime import ensure_ray
 from vidcolor.executor.scheduler import WorkItem
-from vidcolor.plan import Plan, contributors
+from vidcolor.plan import Plan, contributors, scene_chunks
 from vidcolor.settings import ExecutionSettings
 from vidcolor.store import bucket_store, is_s3_uri, split_s3_uri
 
@@ -35,10 +35,16 @@ def _split(job) -> Plan:
     return Run(job).split_source()
 
 
-def _stitch(job, plan: Plan, index: int) -> dict:
+def _stitch(job, plan: Plan, index: int, stabilized: bool = False) -> dict:
     from vidcolor.run import Run
 
-    return Run(job).stitch(plan, index)
+    return Run(job).stitch(plan, index, stabilized)
+
+
+def _stabilize_scene(job, plan: Plan, members: list[int]) -> dict:
+    from vidcolor.run import Run
+
+    return Run(job).stabilize_scene(plan, members)
 
 
 @dataclass
@@ -57,6 +63,8 @@ class Film:
     quarantined: dict = field(default_factory=dict)
     resplit: set = field(default_factory=set)  # chunks whose damaged source was split again
     stitching: set = field(default_factory=set)
+    passes: dict = field(default_factory=dict)  # first chunk of a scene the stabiliser passes over -> its chunks
+    stabilizing: set = field(default_factory=set)
     segments: dict = field(default_factory=dict)
     actor_seconds: float = 0.0
     result: dict | None = None
@@ -77,6 +85,7 @@ class ArchiveRunner:
         self.pools: dict = {}  # ActorSpec -> ColorizerPool
         self.split_refs: dict = {}  # ref -> film
         self.stitch_refs: dict = {}  # ref -> (film, chunk index)
+        self.scene_refs: dict = {}  # ref -> (film, first chunk of the scene)
         self.finishing: dict[Future, Film] = {}
 
     def run(self) -> list[Film]:
@@ -84,6 +93,7 @@ class ArchiveRunner:
         ensure_ray(ex.workers * ex.actor_cpus)
         self._split_task = ray.remote(num_cpus=1)(_split)
         self._stitch_task = ray.remote(num_cpus=1)(_stitch)
+        self._scene_task = ray.remote(num_cpus=1)(_stabilize_scene)
         # higher priority films open first, the largest first within a priority (size stands in for
         # length, which only a probe would tell): a long film opened last would leave the actors idle
         # at the end while it splits. The scheduler then orders the chunks of the films in flight.
@@ -105,7 +115,7 @@ class ArchiveRunner:
         for pool in self.pools.values():
             if not pool.idle:
                 pool.pump()
-        refs = list(self.split_refs) + list(self.stitch_refs)
+        refs = list(self.split_refs) + list(self.stitch_refs) + list(self.scene_refs)
         by_pool = {}
         for pool in self.pools.values():
             for ref in pool.refs:
@@ -122,6 +132,9 @@ class ArchiveRunner:
             elif ref in self.stitch_refs:
                 film, index = self.stitch_refs.pop(ref)
                 self._stitch_done(film, index, ref)
+            elif ref in self.scene_refs:
+                film, first = self.scene_refs.pop(ref)
+                self._scene_done(film, first, ref)
             else:
                 self._chunk_done(by_pool[ref].collect(ref))
         for fut in [f for f in self.finishing if f.done()]:
@@ -177,6 +190,7 @@ class ArchiveRunner:
                                                     cpus_per_worker=ex.cpus_per_worker, max_attempts=ex.max_attempts)
         todo, reused = run.chunks_to_colorize(plan)
         film.done.update(c.index for c in reused)
+        film.passes = {first: scene_chunks(list(plan.chunks), first) for first in run.scenes_to_stabilize(plan)}
         film.reused = len(reused)
         for c in todo:
             pool.add(WorkItem((film.index, c.index), cost=c.ext_frames, priority=film.request.priority,
@@ -196,8 +210,10 @@ class ArchiveRunner:
             film.colorized += 1
             film.actor_seconds += outcome.result.get("seconds", 0.0)
             film.run.note_colorized(index)
-            for c in contributors(list(film.plan.chunks), index):  # the chunks whose blend it completes
-                self._maybe_stitch(film, c.index)
+            chunks = list(film.plan.chunks)
+            # the chunks whose blend it completes, and its scene's first chunk (a stabiliser pass)
+            for i in [c.index for c in contributors(chunks, index)] + [scene_chunks(chunks, index)[0]]:
+                self._maybe_stitch(film, i)
         elif outcome.quarantined:
             film.quarantined[index] = outcome.error
             if outcome.store_not_visible:
@@ -206,11 +222,34 @@ class ArchiveRunner:
         self._maybe_settle(film)
 
     def _maybe_stitch(self, film: Film, index: int) -> None:
-        if index in film.stitching or film.status != "colorizing":
+        """Stitch a chunk once its neighbours in the scene are colorized; a scene the stabiliser
+        passes over is stabilised once all of it is, then its chunks are stitched."""
+        if index in film.stitching or index in film.stabilizing or film.status != "colorizing":
             return
+        if index in film.passes:
+            if all(i in film.done for i in film.passes[index]):
+                film.stabilizing.add(index)
+                self.scene_refs[self._scene_task.remote(film.run.job, film.plan, film.passes[index])] = (film, index)
+            return
+        if any(index in members for members in film.passes.values()):
+            return  # stitched after its scene's pass
         if all(c.index in film.done for c in contributors(list(film.plan.chunks), index)):
-            film.stitching.add(index)
-            self.stitch_refs[self._stitch_task.remote(film.run.job, film.plan, index)] = (film, index)
+            self._start_stitch(film, index, False)
+
+    def _start_stitch(self, film: Film, index: int, stabilized: bool) -> None:
+        film.stitching.add(index)
+        self.stitch_refs[self._stitch_task.remote(film.run.job, film.plan, index, stabilized)] = (film, index)
+
+    def _scene_done(self, film: Film, first: int, ref) -> None:
+        if not film.open:
+            return
+        try:
+            ray.get(ref)
+        except Exception as e:  # noqa: BLE001
+            self._fail(film, _cause(e))
+            return
+        for index in film.passes[first]:
+            self._start_stitch(film, index, True)
 
     def _stitch_done(self, film: Film, index: int, ref) -> None:
         if not film.open:

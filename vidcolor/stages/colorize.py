@@ -2,7 +2,7 @@
 
 The same library call serves the Ray actor (a chunk) and tests (directly). Temporal models see
 ``temporal_context`` extra frames around every batch, so batch edges inside a chunk are seamless;
-the flow-guided stabiliser (vidcolor.stabilize) then smooths the chunk's chroma along its luma's motion.
+the flow-guided stabiliser runs later, over whole scenes (vidcolor.stages.scene_stabilize).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from vidcolor.color import luma_to_lightness
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.plan import Chunk
 from vidcolor.state import DAMAGED_SOURCE, RunLayout, array_digest, pack_array, unpack_array, write_chunk_done
-from vidcolor.stabilize import StabilizerParams, stabilize_ab
+from vidcolor.stabilize import StabilizerParams
 from vidcolor.store import ObjectStore
 
 
@@ -76,10 +76,11 @@ def colorize_chunk(
     with inference_lock or contextlib.nullcontext(), palette_lead(colorizer, lead):
         ab = predict_chunk_ab(colorizer, luma, full_range, chunk, batch_size)
     t1 = time.time()
-    if keyframes is not None and keyframes.propagates:  # the stabiliser smooths the fallback only
+    # outside the lock: the other chunk's inference runs meanwhile. Unsteered chunks are stabilised
+    # later, over their whole scene (vidcolor.stages.scene_stabilize); here only the fallback of
+    # a chunk that keyframes steer is smoothed, before the keyframes' colours are carried over it
+    if keyframes is not None and keyframes.propagates:
         ab = quantize_ab(propagate_keyframes(store, layout, chunk, luma, ab, keyframes, full_range, stabilizer))
-    elif stabilizer is not None:  # outside the lock: the other chunk's inference runs meanwhile
-        ab = quantize_ab(stabilize_ab(luma, ab, stabilizer))
     extra = {"keyframes": keyframes.digest} if keyframes is not None else {}
     write_chunk_done(
         store, layout, chunk.index, pack_array(ab=ab), chunk.ext_frames,

@@ -59,12 +59,20 @@ def stitch_chunk(
     encode_key: str,
     on_frames: Callable[[int], None] | None = None,
     keyframes: str = "",
+    stabilized: bool = False,
 ) -> dict:
-    """``keyframes``: digest of the keyframes steering the chroma (recorded in the segment marker)."""
+    """``keyframes``: digest of the keyframes steering the chroma (recorded in the segment marker).
+    ``stabilized``: take the chroma its scene's stabiliser pass wrote (vidcolor.stages.scene_stabilize)
+    instead of blending the overlaps here."""
     t0 = time.time()
     info = plan.video
     me = plan.chunks[index]
-    ab = blended_chroma(store, layout, list(plan.chunks), plan.overlap, index)
+    if stabilized:
+        ab = unpack_array(store.get_bytes(layout.chunk(index, "stable.npz")), "ab").astype(np.float32)
+        if ab.shape[0] != me.core_frames:
+            raise RuntimeError(f"chunk {index}: stabilised chroma has {ab.shape[0]} frames, plan says {me.core_frames}")
+    else:
+        ab = blended_chroma(store, layout, list(plan.chunks), plan.overlap, index)
     table = load_frame_table(store, layout).slice(me.core_start, me.core_frames).to_pydict()
     pts_list, dur_list = table["pts"], table["duration"]
     cw, ch = info.width // 2, info.height // 2

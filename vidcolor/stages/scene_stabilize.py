@@ -1,0 +1,64 @@
+"""Stabilise a whole scene's chroma once its chunks are colorized and their overlaps blended.
+
+The flow-guided stabiliser (vidcolor.stabilize) remembers about 30 frames; run on each chunk
+alone, two chunks that meet inside a scene would be smoothed with different memories and the join
+would show as a step. Run here over the scene's blended chroma, a chunk at a time with the
+recursion's state carried across, a join is smoothed like every other frame. The forward pass is
+kept in temporary files (float16), so memory holds one chunk, however long the scene.
+
+Writes ``chunks/<i>/stable.npz`` (int8 ab of chunk i's core frames at the render size) for the
+stitch. It is rewritten by every invocation that stitches the scene, never trusted from before.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.plan import Plan
+from vidcolor.stabilize import RecursivePass, StabilizerParams, _Trust, combine
+from vidcolor.stages.colorize import load_chunk_source, quantize_ab
+from vidcolor.stages.stitch import blended_chroma
+from vidcolor.state import RunLayout, pack_array
+from vidcolor.store import ObjectStore
+
+STABLE = "stable.npz"
+
+
+def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: list[int],
+                    params: StabilizerParams) -> dict:
+    """``indices``: the chunks of one scene, in order. Returns timing and frame counts."""
+    t0 = time.time()
+    chunks = list(plan.chunks)
+    frames = 0
+    with tempfile.TemporaryDirectory(prefix=layout.temp_prefix("stabilize")) as tmp:
+        work = Path(tmp)
+        trust = forward = None
+        for i in indices:
+            ab = blended_chroma(store, layout, chunks, plan.overlap, i)
+            c = chunks[i]
+            luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start:][: c.core_frames]
+            if trust is None:
+                trust = _Trust(luma.shape[1:], params)
+                forward = RecursivePass(trust)
+            small = np.stack([trust.shrink(y) for y in luma])
+            fwd_mean = np.empty(ab.shape, np.float16)
+            fwd_weight = np.empty(ab.shape[:3], np.float16)
+            for t in range(len(ab)):
+                s_acc, n_acc = forward.step(small[t], ab[t])
+                fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
+            np.savez(work / f"{i}.npz", ab=ab.astype(np.float16), small=small, mean=fwd_mean, weight=fwd_weight)
+            frames += len(ab)
+        backward = RecursivePass(trust)
+        for i in reversed(indices):
+            with np.load(work / f"{i}.npz") as kept:
+                ab, small, fwd_mean, fwd_weight = kept["ab"], kept["small"], kept["mean"], kept["weight"]
+            out = np.empty(ab.shape, np.float32)
+            for t in range(len(ab) - 1, -1, -1):
+                s_acc, n_acc = backward.step(small[t], ab[t])
+                out[t] = combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t])
+            store.put_bytes(layout.chunk(i, STABLE), pack_array(ab=quantize_ab(out)))
+    return {"chunks": list(indices), "frames": frames, "seconds": round(time.time() - t0, 3)}
