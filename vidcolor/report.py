@@ -22,7 +22,7 @@ from vidcolor.evaluation.temporal import (VideoMeasures, cdc_from_histograms, ch
                                           jump_ratios, measure_frames, per_scene, plan_joins, seam_scores, summarize,
                                           within_scene_changes)
 from vidcolor.plan import Chunk, Plan, chunk_from_doc
-from vidcolor.state import RunLayout
+from vidcolor.state import RunLayout, unpack_array
 from vidcolor.store import ObjectStore, default_store_uri, is_s3_uri, open_store
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".nut")
@@ -40,7 +40,8 @@ def _chunks(plan: Plan | dict) -> list[Chunk]:
 def run_temporal_summary(store: ObjectStore, layout: RunLayout, plan: Plan | dict, ramp: str = "linear",
                          scale: float = 0.5) -> dict:
     """CDC, chroma change and seam scores of a finished run, from its stored render-size chroma
-    (after overlap blending, as stitch makes it) and luma at ``scale`` of the render size: no video
+    (after overlap blending and the stabiliser's scene pass, as stitch takes it; other ``ramp``
+    shapes re-blend the chunks' own chroma) and luma at ``scale`` of the render size: no video
     is decoded and no reference is needed. One chunk's chroma in memory at a time."""
     from vidcolor.stages.colorize import load_chunk_source
     from vidcolor.stages.stitch import blended_chroma
@@ -50,7 +51,11 @@ def run_temporal_summary(store: ObjectStore, layout: RunLayout, plan: Plan | dic
     hists, changes = [], []
     prev_ab = None
     for c in chunks:
-        ab = blended_chroma(store, layout, chunks, int(doc["settings"]["overlap_frames"]), c.index, ramp)
+        stable = layout.chunk(c.index, "stable.npz")
+        if ramp == "linear" and store.exists(stable):  # what the stabiliser's scene pass gave the stitch
+            ab = unpack_array(store.get_bytes(stable), "ab").astype(np.float32)
+        else:
+            ab = blended_chroma(store, layout, chunks, int(doc["settings"]["overlap_frames"]), c.index, ramp)
         luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start : c.core_end - c.ext_start]
         for k in range(c.core_frames):
             y, a = luma[k], ab[k]
