@@ -54,12 +54,19 @@ class _Trust:
     def shrink(self, y: np.ndarray) -> np.ndarray:
         return y if self.small == self.full else cv2.resize(y, self.small, interpolation=cv2.INTER_AREA)
 
-    def __call__(self, y_to: np.ndarray, y_from: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def flows(self, y_to: np.ndarray, y_from: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flow from y_to's frame into y_from's, and back), at ``flow_scale``: what a pass in the
+        other direction needs too, swapped, so the backward pass computes no flow of its own."""
+        return self.flow(y_to, y_from), self.flow(y_from, y_to)
+
+    def __call__(self, y_to: np.ndarray, y_from: np.ndarray,
+                 flows: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(flow from y_to's frame into y_from's, weight map over y_to's frame), both full size;
-        y_to / y_from already shrunk."""
+        y_to / y_from already shrunk; ``flows``: this pair's ``flows()`` when already computed."""
         p = self.params
-        f = self.flow(y_to, y_from)
-        vis = visible_mask(f, self.flow(y_from, y_to))
+        f, back = flows if flows is not None else self.flows(y_to, y_from)
+        f, back = f.astype(np.float32, copy=False), back.astype(np.float32, copy=False)
+        vis = visible_mask(f, back)
         mismatch = warp(y_from.astype(np.float32), f) - y_to.astype(np.float32)
         w = (p.strength * vis) * np.exp(mismatch * mismatch * (-0.5 / p.luma_sigma ** 2))
         if self.small != self.full:
@@ -78,13 +85,15 @@ class RecursivePass:
         self.trust = trust
         self.s_acc = self.n_acc = self.y_prev = None
 
-    def step(self, y_small: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(sum, weight) at this frame: its own ab plus what the flow carries from the previous one."""
+    def step(self, y_small: np.ndarray, ab: np.ndarray,
+             flows: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(sum, weight) at this frame: its own ab plus what the flow carries from the previous one.
+        ``flows``: (this frame -> previous, previous -> this frame) when already computed."""
         ab = ab.astype(np.float32)
         if self.s_acc is None:
             self.s_acc, self.n_acc = ab, np.ones(ab.shape[:2], np.float32)
         else:
-            f, w = self.trust(y_small, self.y_prev)
+            f, w = self.trust(y_small, self.y_prev, flows)
             self.s_acc = ab + w[..., None] * warp(self.s_acc, f)
             self.n_acc = 1.0 + w * warp(self.n_acc, f)
         self.y_prev = y_small
@@ -115,12 +124,13 @@ def stabilize_ab(luma: np.ndarray, ab: np.ndarray, params: StabilizerParams = St
     fwd_mean = np.empty(ab.shape, dtype=np.float16)
     fwd_weight = np.empty(ab.shape[:3], dtype=np.float16)
     forward = RecursivePass(trust)
+    pairs = [None] + [trust.flows(small[t], small[t - 1]) for t in range(1, n)]  # t -> t-1 and back
     for t in range(n):
-        s_acc, n_acc = forward.step(small[t], ab[t])
+        s_acc, n_acc = forward.step(small[t], ab[t], pairs[t])
         fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
     out = np.empty(ab.shape, dtype=np.float32)
     backward = RecursivePass(trust)
     for t in range(n - 1, -1, -1):
-        s_acc, n_acc = backward.step(small[t], ab[t])
+        s_acc, n_acc = backward.step(small[t], ab[t], pairs[t + 1][::-1] if t < n - 1 else None)
         out[t] = combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t])
     return out

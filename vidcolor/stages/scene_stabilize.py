@@ -47,18 +47,30 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
             small = np.stack([trust.shrink(y) for y in luma])
             fwd_mean = np.empty(ab.shape, np.float16)
             fwd_weight = np.empty(ab.shape[:3], np.float16)
+            # each frame's flows into the frame before it and back (the first frame of the scene has none);
+            # the backward pass takes them swapped
+            to_prev = np.zeros((len(ab),) + small.shape[1:] + (2,), np.float16)
+            from_prev = np.zeros_like(to_prev)
             for t in range(len(ab)):
-                s_acc, n_acc = forward.step(small[t], ab[t])
+                flows = None if forward.y_prev is None else trust.flows(small[t], forward.y_prev)
+                if flows is not None:
+                    to_prev[t], from_prev[t] = flows
+                s_acc, n_acc = forward.step(small[t], ab[t], flows)
                 fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
-            np.savez(work / f"{i}.npz", ab=ab.astype(np.float16), small=small, mean=fwd_mean, weight=fwd_weight)
+            np.savez(work / f"{i}.npz", ab=ab.astype(np.float16), small=small, mean=fwd_mean, weight=fwd_weight,
+                     to_prev=to_prev, from_prev=from_prev)
             frames += len(ab)
         backward = RecursivePass(trust)
+        later = None  # the flows between the next chunk's first frame and this chunk's last one
         for i in reversed(indices):
             with np.load(work / f"{i}.npz") as kept:
                 ab, small, fwd_mean, fwd_weight = kept["ab"], kept["small"], kept["mean"], kept["weight"]
+                to_prev, from_prev = kept["to_prev"], kept["from_prev"]
             out = np.empty(ab.shape, np.float32)
             for t in range(len(ab) - 1, -1, -1):
-                s_acc, n_acc = backward.step(small[t], ab[t])
+                flows = later if t == len(ab) - 1 else (from_prev[t + 1], to_prev[t + 1])
+                s_acc, n_acc = backward.step(small[t], ab[t], flows)
                 out[t] = combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t])
+            later = (from_prev[0], to_prev[0])
             store.put_bytes(layout.chunk(i, STABLE), pack_array(ab=quantize_ab(out)))
     return {"chunks": list(indices), "frames": frames, "seconds": round(time.time() - t0, 3)}
