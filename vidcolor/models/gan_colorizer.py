@@ -71,8 +71,7 @@ class GanColorizer(Colorizer):
         self.chroma_gain = float(meta.get("chroma_gain", "1.0"))
         self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         self.generator = gen.to(self.device, self.dtype)
-        if self.device == "cpu":
-            self.generator = self.generator.to(memory_format=torch.channels_last)
+        self.generator = self.generator.to(memory_format=torch.channels_last)
         self.bf16 = self.device == "cpu" and cpu_bf16_wanted()
         self.temporal_context = (gen.config.window - 1) // 2
         self._identity = weights_info(self.path, meta).identity
@@ -94,7 +93,12 @@ class GanColorizer(Colorizer):
         return ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def preferred_batch_size(self) -> int:
-        return 8
+        """8 on a CPU (more does not run faster there); on a GPU as many frames as a quarter of
+        its free memory holds (about 40 MB a frame at the default render size in fp16), 8 to 64."""
+        if not self.device.startswith("cuda"):
+            return 8
+        free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+        return int(min(64, max(8, free // 4 // (40 * 2**20))))
 
     def set_temporal_attention(self, on: bool) -> None:
         self.temporal_context = self.generator.temporal_radius if on else 0
@@ -134,8 +138,11 @@ class GanColorizer(Colorizer):
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def _tensor(self, L: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(L)).to(self.device, self.dtype)[:, None]
-        return x.contiguous(memory_format=torch.channels_last) if self.device == "cpu" else x
+        x = torch.from_numpy(np.ascontiguousarray(L))
+        if self.device.startswith("cuda"):  # pinned, so the copy to the GPU runs asynchronously
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.to(self.device, self.dtype)[:, None]
+        return x.contiguous(memory_format=torch.channels_last)
 
     def set_palette(self, palette, strength: float = 1.0) -> None:
         """Bayes with an image-level prior: p(ab | pixel, palette) ~ p(ab | pixel) x (h / prior)^strength,
