@@ -118,8 +118,15 @@ DAMAGED_SOURCE = "damaged chunk source"
 
 
 def pack_array(**arrays: np.ndarray) -> bytes:
+    """An .npz (np.load reads it) deflated at level 1: about 10x faster than np.savez_compressed's
+    level 6 on chroma and luma, for files about a tenth larger (docs/performance.md)."""
+    import zipfile
+
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
     return buf.getvalue()
 
 
