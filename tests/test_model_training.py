@@ -379,7 +379,8 @@ def test_train_cli_passes_every_field_through():
     special = {"steps": ("--steps", "5,6,7", (5, 6, 7)), "minutes": ("--minutes", "1.5,0,2", (1.5, 0.0, 2.0)),
                "whole_photos": ("--whole-photos", None, True), "frozen_blocks": ("--train-encoder-from", "7", 7),
                "max_steps_this_run": ("--max-steps", "9", 9), "head": ("--head", "regression", "regression"),
-               "device": ("--device", "cpu", "cpu"), "extra_weight": ("--extra-weight", "0.25", 0.25)}
+               "device": ("--device", "cpu", "cpu"), "extra_weight": ("--extra-weight", "0.25", 0.25),
+               "precision": ("--precision", "fp32", "fp32")}
     args, expected = ["photos", "-o", "run"], {"data": "photos", "out": "run"}
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("data", "out"):
