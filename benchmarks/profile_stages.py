@@ -112,7 +112,23 @@ def main() -> None:
               "steps": clock.rows, "cpu_ms_per_frame_pipeline": round(sum(total.values()), 2)}
     out = REPO / "benchmarks" / "results" / "profile_stages.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
+    write_doc(report)
     print(json.dumps(report, indent=2))
+
+
+def write_doc(report: dict) -> None:
+    """The table between the profile markers of docs/performance.md."""
+    doc = REPO / "docs" / "performance.md"
+    begin, end = "<!-- profile begins -->", "<!-- profile ends -->"
+    rows = [f"Measured {report['when']}, {report['cpus']} cores, {report['frames']} frames at "
+            f"{report['render_size'][0]}x{report['render_size'][1]}.", "",
+            "| step | ms per frame, wall | ms per frame, CPU (all threads) |", "| --- | --- | --- |"]
+    rows += [f"| {name} | {r['ms_per_frame_wall']} | {r['ms_per_frame_cpu']} |" for name, r in report["steps"].items()]
+    rows += [f"| **whole pipeline at the default precision (CPU)** | | **{report['cpu_ms_per_frame_pipeline']}** |"]
+    text = doc.read_text()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        doc.write_text(head + begin + "\n" + "\n".join(rows) + "\n" + end + rest.split(end, 1)[1])
 
 
 if __name__ == "__main__":
