@@ -18,6 +18,19 @@ def fmt(x, nd=3):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def local_seam(series: list, join: int, radius: int = 8) -> float | None:
+    """The chroma change at a join over the median change of the ``radius`` frames on each side
+    (the join left out): does the join stand out from the passage it lies in? The scene-median
+    seam score also flags a join that falls in a busy passage (a blast, a cyclist close by)."""
+    around = [x for k, x in enumerate(series[max(1, join - radius): join + radius + 1], max(1, join - radius))
+              if k != join and x is not None and x == x]
+    if not around or series[join] is None:
+        return None
+    ordered = sorted(around)
+    median = ordered[len(ordered) // 2]
+    return series[join] / max(median, 1e-6)
+
+
 def tables(res: dict) -> str:
     runs = res["runs"]
     clips = list(dict.fromkeys(r["clip"] for r in runs.values()))
@@ -35,6 +48,10 @@ def tables(res: dict) -> str:
                 seams += f" at {worst}; original there {fmt(s['original_seams'].get(worst), 2)}"
             if s.get("max_flow_seam_score") is not None:
                 seams += f"; flow {fmt(s['max_flow_seam_score'], 2)}"
+            local = [local_seam(r["series"]["chroma_change"], int(j)) for j in s.get("seams", {})]
+            local = [v for v in local if v is not None]
+            if local:
+                seams += f"; local {max(local):.2f}"
             lines.append(f"| {clip} | {r['frames']} | {name} | {fmt(s['cdc'], 5)} | {fmt(s.get('cdc_ratio'), 2)} | "
                          f"{fmt(s['warp_error'], 6)} | {fmt(s.get('warp_error_ratio'), 2)} | "
                          f"{fmt(s.get('chroma_warp_error_ratio'), 2)} | {fmt(s.get('psnr'), 2)} | {fmt(s.get('ssim'), 3)} | "
@@ -58,7 +75,8 @@ def tables(res: dict) -> str:
     if tot["default"]:
         rows.append(f"| all clips | | | | | {fmt(tot['fbf'] / tot['default'], 2)} |")
     out += "\n\n" + "\n".join(rows)
-    ramp_rows = ["| clip | joins | linear | cosine | step (no blend) |", "|" + " --- |" * 5]
+    ramp_rows = ["| clip | joins | linear blend, then the stabiliser's scene pass (as shipped) | cosine blend only | "
+                 "step (no blend, no pass) |", "|" + " --- |" * 5]
     for clip in clips:
         r = runs.get(f"{clip}/default")
         if not r or "ramps_render_size" not in r:
