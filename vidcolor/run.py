@@ -190,8 +190,11 @@ class Run:
                     with lock:
                         stitching[index] = stitcher.submit(self.stitch, plan, index)
 
+        one_pass = threading.Lock()  # a scene pass holds a chunk of arrays; one at a time bounds the memory
+
         def stabilize_then_stitch(first: int) -> None:
-            self.stabilize_scene(plan, members[first])
+            with one_pass:
+                self.stabilize_scene(plan, members[first])
             with lock:
                 for i in members[first]:
                     stitching[i] = stitcher.submit(self.stitch, plan, i, True)

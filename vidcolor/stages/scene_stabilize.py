@@ -38,7 +38,7 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
         work = Path(tmp)
         trust = forward = None
         for i in indices:
-            ab = blended_chroma(store, layout, chunks, plan.overlap, i)
+            ab = blended_chroma(store, layout, chunks, plan.overlap, i).astype(np.float16)  # as kept below
             c = chunks[i]
             luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start:][: c.core_frames]
             if trust is None:
@@ -57,7 +57,7 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
                     to_prev[t], from_prev[t] = flows
                 s_acc, n_acc = forward.step(small[t], ab[t], flows)
                 fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
-            np.savez(work / f"{i}.npz", ab=ab.astype(np.float16), small=small, mean=fwd_mean, weight=fwd_weight,
+            np.savez(work / f"{i}.npz", ab=ab, small=small, mean=fwd_mean, weight=fwd_weight,
                      to_prev=to_prev, from_prev=from_prev)
             frames += len(ab)
         backward = RecursivePass(trust)
@@ -66,11 +66,11 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
             with np.load(work / f"{i}.npz") as kept:
                 ab, small, fwd_mean, fwd_weight = kept["ab"], kept["small"], kept["mean"], kept["weight"]
                 to_prev, from_prev = kept["to_prev"], kept["from_prev"]
-            out = np.empty(ab.shape, np.float32)
+            out = np.empty(ab.shape, np.int8)
             for t in range(len(ab) - 1, -1, -1):
                 flows = later if t == len(ab) - 1 else (from_prev[t + 1], to_prev[t + 1])
                 s_acc, n_acc = backward.step(small[t], ab[t], flows)
-                out[t] = combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t])
+                out[t] = quantize_ab(combine(fwd_mean[t], fwd_weight[t], s_acc, n_acc, ab[t]))
             later = (from_prev[0], to_prev[0])
-            store.put_bytes(layout.chunk(i, STABLE), pack_array(ab=quantize_ab(out)))
+            store.put_bytes(layout.chunk(i, STABLE), pack_array(ab=out))
     return {"chunks": list(indices), "frames": frames, "seconds": round(time.time() - t0, 3)}
