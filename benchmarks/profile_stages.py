@@ -96,10 +96,11 @@ def main() -> None:
             for c in plan.chunks:
                 write_chunk_done(run.store, run.layout, c.index, pack_array(ab=quantize_ab(chroma[c.index])),
                                  c.ext_frames, {"model": colorizer.identity})
-        scenes = {plan.chunks[first].scene for first in run.scenes_to_stabilize(plan)}
+        passes = run.scenes_to_stabilize(plan)
+        scenes = {plan.chunks[first].scene for first in passes}
         with clock("stabiliser scene pass", n):
-            for scene in sorted(scenes):
-                run.stabilize_scene(plan, [c.index for c in plan.chunks if c.scene == scene])
+            for members in passes.values():
+                run.stabilize_scene(plan, members)
         segments = []
         with clock("stitch (decode, chroma, x264)", n):
             for c in plan.chunks:

@@ -105,6 +105,24 @@ def scene_chunks(chunks: list[Chunk], index: int) -> list[int]:
     return [c.index for c in chunks if c.scene == chunks[index].scene]
 
 
+def stitch_ready(chunks: list[Chunk], index: int, done: set[int], passes: dict[int, list[int]]) -> bool:
+    """Whether chunk ``index``'s stitch may start, given the chunks colorized (``done``): when its
+    neighbours in the scene are. ``passes``: the scenes the stabiliser passes over, first chunk ->
+    its chunks; for those the first chunk is ready once the whole scene is (the pass then stitches
+    every chunk of it) and the others never on their own."""
+    if index in passes:
+        return all(i in done for i in passes[index])
+    if any(index in members for members in passes.values()):
+        return False
+    return all(c.index in done for c in contributors(chunks, index))
+
+
+def completed_by(chunks: list[Chunk], index: int) -> list[int]:
+    """The chunks whose readiness (``stitch_ready``) chunk ``index`` being colorized may complete:
+    those its prediction is blended into, and its scene's first chunk (a stabiliser pass)."""
+    return [c.index for c in contributors(chunks, index)] + [scene_chunks(chunks, index)[0]]
+
+
 def frame_weights(chunks: list[Chunk], index: int, overlap: int, ramp: str = "linear") -> dict[int, list[float]]:
     """For each contributor of chunk ``index``: normalised weights over its core frames."""
     me = chunks[index]

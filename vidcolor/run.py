@@ -153,7 +153,7 @@ class Run:
         from concurrent.futures import ThreadPoolExecutor
 
         from vidcolor.executor.ray_pool import colorize_chunks_on_actors
-        from vidcolor.plan import contributors
+        from vidcolor.plan import completed_by, stitch_ready
 
         self.check_leases()
         chunks = list(plan.chunks)
@@ -168,21 +168,10 @@ class Run:
         stitching: dict = {}  # chunk index -> its stitch's future
         scenes: dict = {}  # first chunk of a stabilised scene -> its pass's future
         passes = self.scenes_to_stabilize(plan)
-        members = {first: scene_chunks(chunks, first) for first in passes}
-        in_pass = {i for group in members.values() for i in group}
-
-        def ready(index: int) -> bool:
-            """A chunk whose neighbours in the scene are colorized; for a scene the stabiliser
-            passes over, its first chunk once the whole scene is (the pass stitches the rest)."""
-            if index in stitching or index in scenes:
-                return False
-            if index in passes:
-                return all(i in done for i in members[index])
-            return index not in in_pass and all(c.index in done for c in contributors(chunks, index))
 
         def start_ready(candidates) -> None:
             for index in candidates:
-                if not ready(index):
+                if index in stitching or index in scenes or not stitch_ready(chunks, index, done, passes):
                     continue
                 if index in passes:
                     scenes[index] = stitcher.submit(stabilize_then_stitch, index)
@@ -194,9 +183,9 @@ class Run:
 
         def stabilize_then_stitch(first: int) -> None:
             with one_pass:
-                self.stabilize_scene(plan, members[first])
+                self.stabilize_scene(plan, passes[first])
             with lock:
-                for i in members[first]:
+                for i in passes[first]:
                     stitching[i] = stitcher.submit(self.stitch, plan, i, True)
 
         def raise_failed() -> None:
@@ -211,8 +200,7 @@ class Run:
             progress.advance("colorize", chunk.core_frames)
             failpoint("colorize")
             done.add(chunk.index)
-            # the chunks whose blend it completes, and its scene's first chunk (a stabiliser pass)
-            start_ready([c.index for c in contributors(chunks, chunk.index)] + [scene_chunks(chunks, chunk.index)[0]])
+            start_ready(completed_by(chunks, chunk.index))
             raise_failed()
 
         def on_actors(batch) -> dict:
@@ -245,22 +233,24 @@ class Run:
         return segments
 
     # --- the stabiliser's scene pass (vidcolor.stages.scene_stabilize) -------------------------
-    def scenes_to_stabilize(self, plan: Plan) -> set[int]:
-        """The first chunks of the scenes the stabiliser passes over: it is on, no keyframe steers
-        the scene (those chunks were smoothed and steered by their actor), and a segment of the
-        scene is still to be stitched."""
+    def scenes_to_stabilize(self, plan: Plan) -> dict[int, list[int]]:
+        """The scenes the stabiliser passes over, first chunk -> its chunks: it is on, no keyframe
+        steers the scene (those chunks were smoothed and steered by their actor), and a segment of
+        the scene is still to be stitched."""
         if self.job.chroma.stabilizer_strength <= 0:
-            return set()
+            return {}
         chunks, steered = list(plan.chunks), self.keyframe_steering(plan)
-        firsts = set()
+        passes = {}
         for c in chunks:
+            if c.index > 0 and chunks[c.index - 1].scene == c.scene:
+                continue  # not its scene's first chunk
             members = scene_chunks(chunks, c.index)
-            if c.index != members[0] or any(i in steered for i in members):
+            if any(i in steered for i in members):
                 continue
             if not all(segment_is_done(self.store, self.layout, self.job.encode_key, i, chunks[i].core_frames,
                                        self.segment_keyframes(plan, i)) for i in members):
-                firsts.add(c.index)
-        return firsts
+                passes[c.index] = members
+        return passes
 
     @names_disk_full
     def stabilize_scene(self, plan: Plan, members: list[int]) -> dict:

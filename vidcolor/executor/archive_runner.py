@@ -24,7 +24,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.executor.ray_pool import ColorizerPool
 from vidcolor.executor.ray_runtime import ensure_ray
 from vidcolor.executor.scheduler import WorkItem
-from vidcolor.plan import Plan, contributors, scene_chunks
+from vidcolor.plan import Plan, completed_by, stitch_ready
 from vidcolor.settings import ExecutionSettings
 from vidcolor.store import bucket_store, is_s3_uri, split_s3_uri
 
@@ -190,7 +190,7 @@ class ArchiveRunner:
                                                     cpus_per_worker=ex.cpus_per_worker, max_attempts=ex.max_attempts)
         todo, reused = run.chunks_to_colorize(plan)
         film.done.update(c.index for c in reused)
-        film.passes = {first: scene_chunks(list(plan.chunks), first) for first in run.scenes_to_stabilize(plan)}
+        film.passes = run.scenes_to_stabilize(plan)
         film.reused = len(reused)
         for c in todo:
             pool.add(WorkItem((film.index, c.index), cost=c.ext_frames, priority=film.request.priority,
@@ -210,9 +210,7 @@ class ArchiveRunner:
             film.colorized += 1
             film.actor_seconds += outcome.result.get("seconds", 0.0)
             film.run.note_colorized(index)
-            chunks = list(film.plan.chunks)
-            # the chunks whose blend it completes, and its scene's first chunk (a stabiliser pass)
-            for i in [c.index for c in contributors(chunks, index)] + [scene_chunks(chunks, index)[0]]:
+            for i in completed_by(list(film.plan.chunks), index):
                 self._maybe_stitch(film, i)
         elif outcome.quarantined:
             film.quarantined[index] = outcome.error
@@ -226,14 +224,12 @@ class ArchiveRunner:
         passes over is stabilised once all of it is, then its chunks are stitched."""
         if index in film.stitching or index in film.stabilizing or film.status != "colorizing":
             return
-        if index in film.passes:
-            if all(i in film.done for i in film.passes[index]):
-                film.stabilizing.add(index)
-                self.scene_refs[self._scene_task.remote(film.run.job, film.plan, film.passes[index])] = (film, index)
+        if not stitch_ready(list(film.plan.chunks), index, film.done, film.passes):
             return
-        if any(index in members for members in film.passes.values()):
-            return  # stitched after its scene's pass
-        if all(c.index in film.done for c in contributors(list(film.plan.chunks), index)):
+        if index in film.passes:
+            film.stabilizing.add(index)
+            self.scene_refs[self._scene_task.remote(film.run.job, film.plan, film.passes[index])] = (film, index)
+        else:
             self._start_stitch(film, index, False)
 
     def _start_stitch(self, film: Film, index: int, stabilized: bool) -> None:

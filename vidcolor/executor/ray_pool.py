@@ -119,19 +119,13 @@ class ColorizerActor:
 _warm: dict[tuple, list] = {}  # actors started ahead of their pool, by what they were started with
 
 
-def _actor_key(spec: ActorSpec, options: dict, threads: int, actors_per_node: int) -> tuple:
-    return spec, tuple(sorted(options.items())), threads, actors_per_node
-
-
 def prestart_actors(spec: ActorSpec, *, workers: int, gpus_per_worker: float, cpus_per_worker: float) -> None:
     """Start a run's colorizer actors before it needs them: their model loads while the film is
     probed and split. The run's pool takes them over when it asks for actors of the same spec and
     resources; unused ones end with the Ray session."""
     pool = ColorizerPool(spec, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                          max_attempts=1)
-    key = _actor_key(spec, pool.options, pool.threads, pool.actors_per_node)
-    _warm.setdefault(key, []).extend(
-        ColorizerActor.options(**pool.options).remote(spec, pool.threads, pool.actors_per_node) for _ in range(workers))
+    _warm.setdefault(pool.actor_key, []).extend(pool.new_actor() for _ in range(workers))
 
 
 @dataclass
@@ -173,10 +167,17 @@ class ColorizerPool:
         """Remove queued items that ``keep`` rejects (a film that failed); returns them."""
         return self.scheduler.drop(keep)
 
+    @property
+    def actor_key(self) -> tuple:
+        """What this pool's actors are started with: a prestarted actor with the same key serves it."""
+        return self.spec, tuple(sorted(self.options.items())), self.threads, self.actors_per_node
+
+    def new_actor(self):
+        return ColorizerActor.options(**self.options).remote(self.spec, self.threads, self.actors_per_node)
+
     def start_actor(self):
-        warm = _warm.get(_actor_key(self.spec, self.options, self.threads, self.actors_per_node))
-        actor = warm.pop(0) if warm else ColorizerActor.options(**self.options).remote(self.spec, self.threads,
-                                                                                        self.actors_per_node)
+        warm = _warm.get(self.actor_key)
+        actor = warm.pop(0) if warm else self.new_actor()
         self.actors[self._next_id] = actor
         self.scheduler.add_worker(self._next_id)
         self._next_id += 1
