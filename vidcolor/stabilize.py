@@ -41,7 +41,7 @@ class StabilizerParams:
     preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST
 
 
-class _Trust:
+class FlowTrust:
     """Flow between two frames and how far to trust it, at ``flow_scale``, returned at full size."""
 
     def __init__(self, shape: tuple[int, int], params: StabilizerParams):
@@ -81,7 +81,7 @@ class RecursivePass:
     """One direction of the recursion, its state carried from call to call: a scene's frames may
     come a chunk at a time (vidcolor.stages.scene_stabilize) and give the same sums as in one go."""
 
-    def __init__(self, trust: _Trust):
+    def __init__(self, trust: FlowTrust):
         self.trust = trust
         self.s_acc = self.n_acc = self.y_prev = None
 
@@ -117,7 +117,7 @@ def stabilize_ab(luma: np.ndarray, ab: np.ndarray, params: StabilizerParams = St
         raise ValueError(f"luma has {luma.shape[0]} frames, ab has {n}")
     if n < 2 or params.strength <= 0:
         return ab.astype(np.float32)
-    trust = _Trust(luma.shape[1:], params)
+    trust = FlowTrust(luma.shape[1:], params)
     small = [trust.shrink(y) for y in luma]
     # the forward pass, kept for the backward one as float16 mean and weight (the sum itself would
     # lose whole ab units in float16)

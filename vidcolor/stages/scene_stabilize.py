@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor.plan import Plan
-from vidcolor.stabilize import RecursivePass, StabilizerParams, _Trust, combine
+from vidcolor.stabilize import FlowTrust, RecursivePass, StabilizerParams, combine
 from vidcolor.stages.colorize import load_chunk_source, quantize_ab
 from vidcolor.stages.stitch import blended_chroma
 from vidcolor.state import RunLayout, pack_array
@@ -42,7 +42,7 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
             c = chunks[i]
             luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start:][: c.core_frames]
             if trust is None:
-                trust = _Trust(luma.shape[1:], params)
+                trust = FlowTrust(luma.shape[1:], params)
                 forward = RecursivePass(trust)
             small = np.stack([trust.shrink(y) for y in luma])
             fwd_mean = np.empty(ab.shape, np.float16)
