@@ -33,7 +33,7 @@ fi
 
 echo "setup: installing vidcolor and its dependencies"
 "${pip[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c 'import vidcolor, ray, prefect, av, torch' # fail loudly if the install did not take
+.venv/bin/python -c 'import vidcolor, ray, prefect, av, torch, openvino, onnx' # fail loudly if the install did not take
 # PySceneDetect asks for the GUI opencv-python, which would overwrite the headless cv2: no deps.
 .venv/bin/python -c 'import scenedetect' >/dev/null 2>&1 || "${pip[@]}" --no-deps "scenedetect==0.7.2"
 echo "setup: done (.venv/bin/vidcolor)"

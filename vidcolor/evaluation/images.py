@@ -188,7 +188,8 @@ def evaluate_images(folder: str | Path, colorizer, out_dir: str | Path, render_s
         targets.update({"top1_halfway": halfway, "top1_target_met": o["top1"] >= halfway})
     report = {
         "folder": str(folder), "images": len(rows), "images_with_class": n_top1,
-        "model": getattr(colorizer, "identity", str(colorizer)), "render_size": render_size,
+        "model": getattr(colorizer, "identity", str(colorizer)), "runtime": getattr(colorizer, "runtime", ""),
+        "render_size": render_size,
         "psnr_cap_db": PSNR_CAP, "wall_s": time.time() - t0,
         "table": table, "targets": targets, "per_image": rows,
     }

@@ -4,7 +4,8 @@ Weights: one safetensors file holding the generator's state dict, with metadata 
 ``config`` (GeneratorConfig JSON, including the bins head's decoding: temperature, prior correction) and
 ``chroma_gain`` (a factor on the predicted ab); temperature and gain are calibrated on the
 validation images after training. The shipped default is ``vidcolor/weights/generator.safetensors``
-(fp16). Inference runs fp16 on CUDA and fp32 on CPU, under ``torch.inference_mode``.
+(fp16). Inference runs fp16 on CUDA; on a CPU, OpenVINO runs the heavy networks where it is
+installed (vidcolor/models/openvino_runtime.py), in bf16 where the CPU computes it natively.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from vidcolor.atomic import atomic_path
 from vidcolor.colorizer import Colorizer, FrameContext
+from vidcolor.models import openvino_runtime
 from vidcolor.models.generator import Generator, GeneratorConfig
 from vidcolor.models.weights_file import (DEFAULT_WEIGHTS, GAN_SIZE_MULTIPLE, MODEL_NAME, check_weights_file,
                                           weights_info)
@@ -72,10 +74,30 @@ class GanColorizer(Colorizer):
         self.dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         self.generator = gen.to(self.device, self.dtype)
         self.generator = self.generator.to(memory_format=torch.channels_last)
-        self.bf16 = self.device == "cpu" and cpu_bf16_wanted()
+        self._bf16 = self.device == "cpu" and cpu_bf16_wanted()
         self.temporal_context = (gen.config.window - 1) // 2
         self._identity = weights_info(self.path, meta).identity
         self.logit_bias: torch.Tensor | None = None
+        # the heavy networks compiled by OpenVINO, on a CPU where it is installed
+        self.openvino = openvino_runtime.networks_for(self.generator, self._identity, self.device, self._bf16)
+
+    @property
+    def bf16(self) -> bool:
+        """The network runs in bf16 (on a CPU that computes it natively, unless told fp32)."""
+        return self._bf16
+
+    @bf16.setter
+    def bf16(self, on: bool) -> None:
+        self._bf16 = bool(on)
+        if self.openvino is not None and self.openvino.precision != ("bf16" if on else "fp32"):
+            self.openvino = openvino_runtime.OpenVinoNetworks(self.generator, self._identity, self._bf16)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network, e.g. "openvino bf16" or "torch fp32"."""
+        if self.openvino is not None:
+            return f"openvino {self.openvino.precision}"
+        return f"torch {'bf16' if self.bf16 else str(self.dtype).removeprefix('torch.').replace('float', 'fp')}"
 
     @property
     def identity(self) -> str:
@@ -89,7 +111,9 @@ class GanColorizer(Colorizer):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"render size {w}x{h} is not a multiple of {self.size_multiple}")
         with torch.inference_mode(), self._autocast():
-            ab = self.generator(self._tensor(L), radius=self.temporal_context, logit_bias=self.logit_bias) * self.chroma_gain
+            lightness = self._tensor(L)
+            x, skips = self._per_frame(lightness)
+            ab = self._decode(self._temporal(x), skips, lightness)
         return ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
     def preferred_batch_size(self) -> int:
@@ -121,15 +145,36 @@ class GanColorizer(Colorizer):
                 lo, hi = max(0, s - r), min(n, e + r)
                 todo = [k for k in range(lo, hi) if k not in feats]
                 if todo:
-                    x_new, skips_new = gen.per_frame(self._tensor(L[todo[0] : todo[-1] + 1]))
+                    x_new, skips_new = self._per_frame(self._tensor(L[todo[0] : todo[-1] + 1]))
                     for j, k in enumerate(todo):
                         feats[k] = (x_new[j : j + 1], tuple(f[j : j + 1] for f in skips_new))
-                x = gen.temporal32(torch.cat([feats[k][0] for k in range(lo, hi)]), r)[s - lo : e - lo]
-                skips = tuple(torch.cat([feats[k][1][i] for k in range(s, e)]) for i in range(4))
-                ab = gen.decode(x, skips, self._tensor(L[s:e]), logit_bias=self.logit_bias) * self.chroma_gain
+                x = self._temporal(torch.cat([feats[k][0] for k in range(lo, hi)]))[s - lo : e - lo]
+                skips = tuple(torch.cat([feats[k][1][i] for k in range(s, e)]) for i in range(len(feats[s][1])))
+                ab = self._decode(x, skips, self._tensor(L[s:e]))
                 yield s, ab.float().permute(0, 2, 3, 1).contiguous().cpu().numpy()
                 for k in [k for k in feats if k < e - r]:
                     del feats[k]
+
+    def _per_frame(self, lightness: torch.Tensor):
+        if self.openvino is not None:
+            return self.openvino.per_frame(lightness)
+        return self.generator.per_frame(lightness)
+
+    def _temporal(self, x: torch.Tensor) -> torch.Tensor:
+        r = max(0, int(self.temporal_context))
+        if self.openvino is not None and r == self.openvino.temporal_radius:
+            return self.openvino.temporal(x)
+        return self.generator.temporal32(x, r)
+
+    def _decode(self, x: torch.Tensor, skips: tuple[torch.Tensor, ...], lightness: torch.Tensor) -> torch.Tensor:
+        """Features after the temporal block -> ab at the render size, times the chroma gain."""
+        gen = self.generator
+        if self.openvino is not None:
+            logits = self.openvino.head_logits(x, skips[-len(gen.head_skips):])
+            ab = gen.upsample_chroma(self.openvino.decode_bins(logits, self.logit_bias), lightness.float())
+        else:
+            ab = gen.decode(x, skips, lightness, logit_bias=self.logit_bias)
+        return ab * self.chroma_gain
 
     def _autocast(self):
         """bf16 on a CPU that computes it natively (AMX or AVX-512 BF16): about 4x the fp32 speed

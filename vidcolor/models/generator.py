@@ -219,7 +219,15 @@ class Generator(nn.Module):
     def encode(self, lightness: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Encoder skip features and the pooled 1280-d global features (None without global
         context). Without gradients when the whole encoder is frozen (training saves its backward)."""
-        gray = lightness_to_gray(lightness) * 2 - 1
+        return self.encode_gray(self.encoder_input(lightness))
+
+    @staticmethod
+    def encoder_input(lightness: torch.Tensor) -> torch.Tensor:
+        """L in [0, 100] -> the grey level the encoder sees, in [-1, 1] (one channel)."""
+        return lightness_to_gray(lightness) * 2 - 1
+
+    def encode_gray(self, gray: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """``encode`` from the encoder's input (``encoder_input``)."""
         train_encoder = torch.is_grad_enabled() and any(p.requires_grad for p in self.encoder.parameters())
         with torch.set_grad_enabled(train_encoder):
             feats = self.encoder.features(gray.expand(-1, 3, -1, -1))
@@ -268,7 +276,11 @@ class Generator(nn.Module):
         """Everything before the temporal block, which depends on each frame alone: the 1/32
         features and the encoder skips (f2, f4, f8, f16). Inference computes it once per frame and
         lets the temporal block see neighbours from the batches around (see GanColorizer)."""
-        (f2, f4, f8, f16, f32), pooled = self.encode(lightness)
+        return self.per_frame_gray(self.encoder_input(lightness))
+
+    def per_frame_gray(self, gray: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """``per_frame`` from the encoder's input (``encoder_input``)."""
+        (f2, f4, f8, f16, f32), pooled = self.encode_gray(gray)
         x = self.bottleneck(f32)
         if pooled is not None:
             x = x + self.global_fuse(pooled)[:, :, None, None]
@@ -278,20 +290,35 @@ class Generator(nn.Module):
                temperature: float | None = None, return_logits: bool = False,
                prior_correction: float | None = None, logit_bias: torch.Tensor | None = None):
         """Everything after the temporal block (per frame again)."""
-        f2, f4, f8, f16 = skips
-        x = self.up16(x, f16)
-        x = self.up8(x, f8)
-        x = self.up4(x, f4)
-        if self.up2 is not None:
-            x = self.up2(x, f2)
         if self.config.head == "bins":
-            logits = self.head_bins(x)
-            # the distribution is decoded in the logits' own precision, but never in an autocast's
-            # bf16: ab in bf16 would be off by up to half a unit, enough to band smooth gradients
-            with torch.autocast(logits.device.type, enabled=False):
-                wide = logits.float() if logits.dtype == torch.bfloat16 else logits
-                ab = self.upsample_chroma(self.decode_logits(wide, temperature, prior_correction, logit_bias),
-                                          lightness.to(wide.dtype))
+            logits = self.head_logits(x, skips[-len(self.head_skips):])
+            ab = self.bins_to_ab(logits, lightness, temperature, prior_correction, logit_bias)
             return (ab, logits) if return_logits else ab
+        f2, f4, f8, f16 = skips
+        x = self.up2(self.up4(self.up8(self.up16(x, f16), f8), f4), f2)
         x = self.up1(x, lightness / 50 - 1)
         return torch.tanh(self.head(x)) * AB_SCALE
+
+    @property
+    def head_skips(self) -> tuple[str, ...]:
+        """The encoder skips the bins head's decoder reads (f2 only at bins stride 2)."""
+        return ("f4", "f8", "f16") if self.up2 is None else ("f2", "f4", "f8", "f16")
+
+    def head_logits(self, x: torch.Tensor, skips: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The bins head's decoder: features after the temporal block and the ``head_skips`` ->
+        logits at 1/bins_stride resolution."""
+        named = dict(zip(self.head_skips, skips))
+        x = self.up4(self.up8(self.up16(x, named["f16"]), named["f8"]), named["f4"])
+        if self.up2 is not None:
+            x = self.up2(x, named["f2"])
+        return self.head_bins(x)
+
+    def bins_to_ab(self, logits: torch.Tensor, lightness: torch.Tensor, temperature: float | None = None,
+                   prior_correction: float | None = None, logit_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Bins logits -> ab at the size of ``lightness``. The distribution is decoded in the
+        logits' own precision, but never in bf16: ab in bf16 would be off by up to half a unit,
+        enough to band smooth gradients."""
+        with torch.autocast(logits.device.type, enabled=False):
+            wide = logits.float() if logits.dtype == torch.bfloat16 else logits
+            return self.upsample_chroma(self.decode_logits(wide, temperature, prior_correction, logit_bias),
+                                        lightness.to(wide.dtype))
