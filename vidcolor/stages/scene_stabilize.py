@@ -38,7 +38,7 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
         work = Path(tmp)
         trust = forward = None
         for i in indices:
-            ab = blended_chroma(store, layout, chunks, plan.overlap, i).astype(np.float16)  # as kept below
+            ab = blended_chroma(store, layout, chunks, plan.overlap, i, dtype=np.float16)  # as kept below
             c = chunks[i]
             luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start:][: c.core_frames]
             if trust is None:
@@ -57,15 +57,18 @@ def stabilize_scene(store: ObjectStore, layout: RunLayout, plan: Plan, indices: 
                     to_prev[t], from_prev[t] = flows
                 s_acc, n_acc = forward.step(small[t], ab[t], flows)
                 fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
-            np.savez(work / f"{i}.npz", ab=ab, small=small, mean=fwd_mean, weight=fwd_weight,
-                     to_prev=to_prev, from_prev=from_prev)
+            kept = {"ab": ab, "small": small, "mean": fwd_mean, "weight": fwd_weight,
+                    "to_prev": to_prev, "from_prev": from_prev}
+            for name, array in kept.items():  # plain .npy files: no zip, no checksum; read back mapped
+                np.save(work / f"{i}-{name}.npy", array)
             frames += len(ab)
+            del kept, ab, small, fwd_mean, fwd_weight, to_prev, from_prev
         backward = RecursivePass(trust)
         later = None  # the flows between the next chunk's first frame and this chunk's last one
         for i in reversed(indices):
-            with np.load(work / f"{i}.npz") as kept:
-                ab, small, fwd_mean, fwd_weight = kept["ab"], kept["small"], kept["mean"], kept["weight"]
-                to_prev, from_prev = kept["to_prev"], kept["from_prev"]
+            ab, small, fwd_mean, fwd_weight, to_prev, from_prev = (
+                np.load(work / f"{i}-{name}.npy", mmap_mode="r")
+                for name in ("ab", "small", "mean", "weight", "to_prev", "from_prev"))
             out = np.empty(ab.shape, np.int8)
             for t in range(len(ab) - 1, -1, -1):
                 flows = later if t == len(ab) - 1 else (from_prev[t + 1], to_prev[t + 1])

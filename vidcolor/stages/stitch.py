@@ -26,8 +26,8 @@ from vidcolor.store import ObjectStore
 
 
 def blended_chroma(store: ObjectStore, layout: RunLayout, chunks: list[Chunk], overlap: int, index: int,
-                   ramp: str = "linear") -> np.ndarray:
-    """(core_frames, h, w, 2) float32 ab of chunk ``index`` after overlap blending."""
+                   ramp: str = "linear", dtype=np.float32) -> np.ndarray:
+    """(core_frames, h, w, 2) ab of chunk ``index`` after overlap blending, as ``dtype``."""
     me = chunks[index]
     weights = frame_weights(chunks, index, overlap, ramp)
     out = None
@@ -40,13 +40,24 @@ def blended_chroma(store: ObjectStore, layout: RunLayout, chunks: list[Chunk], o
         w_arr = np.asarray(w, dtype=np.float32)
         if not (w_arr > 0).any():  # e.g. a step ramp: this neighbour reaches no core frame of ours
             continue
-        k0, k1 = int(np.argmax(w_arr > 0)), len(w_arr) - int(np.argmax(w_arr[::-1] > 0))
         if out is None:
-            out = np.zeros((me.core_frames,) + ab.shape[1:], dtype=np.float32)
-        # only the frames this contributor actually covers (its weight is 0 elsewhere)
-        sl = ab[lo + k0 : lo + k1].astype(np.float32)
-        out[k0:k1] += sl * w_arr[k0:k1, None, None, None]
+            out = np.zeros((me.core_frames,) + ab.shape[1:], dtype=dtype)
+        # frames this contributor alone covers are copied; only the overlap's frames are weighted,
+        # one at a time (no chunk-sized temporaries: a 10-s chunk's chroma is 170 MB in float32)
+        alone = np.flatnonzero(w_arr == 1.0)
+        for a, b in _runs(alone):
+            np.copyto(out[a:b], ab[lo + a : lo + b], casting="unsafe")
+        for k in np.flatnonzero((w_arr > 0) & (w_arr < 1.0)):
+            out[k] += ab[lo + k] * w_arr[k]
     return out
+
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted frame indices -> [start, end) runs of consecutive ones."""
+    if not len(indices):
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(indices, breaks)]
 
 
 def stitch_chunk(
