@@ -110,3 +110,19 @@ def test_an_unwritable_cache_exports_for_the_process_alone(monkeypatch, tmp_path
     gan = _colorizer(monkeypatch, "auto", "fp32")
     assert gan.runtime == "openvino fp32"
     assert gan.predict_ab(_luma(2)).shape == (2, 64, 96, 2)
+
+
+def test_a_preloaded_malloc_leaves_the_network_to_torch(monkeypatch):
+    """OpenVINO aborts the process under a preloaded tcmalloc/jemalloc: torch runs it instead, and
+    asking for OpenVINO explicitly is a clear error rather than an abort."""
+    from vidcolor.executor.ray_runtime import preload_tcmalloc
+
+    monkeypatch.setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")  # not loaded here
+    assert _colorizer(monkeypatch, "auto", "fp32").runtime == "torch fp32"
+    monkeypatch.setenv("VIDCOLOR_RUNTIME", "openvino")
+    with pytest.raises(RuntimeError, match="LD_PRELOAD"):
+        load_gan_colorizer(None, "cpu")
+    monkeypatch.delenv("LD_PRELOAD")
+    monkeypatch.setenv("VIDCOLOR_RUNTIME", "auto")
+    preload_tcmalloc()  # local Ray's workers: no tcmalloc where OpenVINO runs the network
+    assert "LD_PRELOAD" not in __import__("os").environ

@@ -23,29 +23,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidcolor.models.runtime_choice import available, malloc_preloaded, runtime_choice
+
 log = logging.getLogger(__name__)
-
-
-def available() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def networks_for(gen, identity: str, device: str, bf16: bool) -> "OpenVinoNetworks | None":
     """OpenVINO's networks for a CPU colorizer with a bins head where OpenVINO is installed, else
     None (torch runs it). VIDCOLOR_RUNTIME=torch turns it off; =openvino makes any failure an error,
     where by default a failure to export or compile is logged and torch runs the network."""
-    choice = os.environ.get("VIDCOLOR_RUNTIME", "auto").lower()
-    if choice not in ("auto", "torch", "openvino"):
-        raise ValueError(f"VIDCOLOR_RUNTIME must be auto, torch or openvino, got {choice}")
+    choice = runtime_choice()
     if choice == "torch" or not device.startswith("cpu") or gen.config.head != "bins":
         return None
     if choice == "openvino" and not available():
         raise RuntimeError("VIDCOLOR_RUNTIME=openvino but the openvino package is not installed")
     if not available():
+        return None
+    preloaded = malloc_preloaded()
+    if preloaded:
+        # OpenVINO's compile aborts the whole process under a preloaded malloc (its TBB binding
+        # frees with glibc what the other allocator gave: OpenVINO issue 29025, oneTBB issue 1645)
+        if choice == "openvino":
+            raise RuntimeError(f"VIDCOLOR_RUNTIME=openvino cannot run with LD_PRELOAD={preloaded}: "
+                               "OpenVINO aborts under a replaced malloc; unset LD_PRELOAD")
+        log.warning("LD_PRELOAD=%s replaces malloc, under which OpenVINO aborts; torch runs the network", preloaded)
         return None
     try:
         return OpenVinoNetworks(gen, identity, bf16)

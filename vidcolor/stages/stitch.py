@@ -79,11 +79,11 @@ def stitch_chunk(
     info = plan.video
     me = plan.chunks[index]
     if stabilized:
-        ab = unpack_array(store.get_bytes(layout.chunk(index, "stable.npz")), "ab").astype(np.float32)
+        ab = unpack_array(store.get_bytes(layout.chunk(index, "stable.npz")), "ab")  # int8
         if ab.shape[0] != me.core_frames:
             raise RuntimeError(f"chunk {index}: stabilised chroma has {ab.shape[0]} frames, plan says {me.core_frames}")
     else:
-        ab = blended_chroma(store, layout, list(plan.chunks), plan.overlap, index)
+        ab = blended_chroma(store, layout, list(plan.chunks), plan.overlap, index, dtype=np.float16)
     table = load_frame_table(store, layout).slice(me.core_start, me.core_frames).to_pydict()
     pts_list, dur_list = table["pts"], table["duration"]
     cw, ch = info.width // 2, info.height // 2
@@ -99,7 +99,8 @@ def stitch_chunk(
                 raise RuntimeError(
                     f"chunk {index}: source frame {me.core_start + k} has pts {frame.pts}, plan says {pts_list[k]}"
                 )
-            ab_half = cv2.resize(ab[k], (cw, ch), interpolation=cv2.INTER_LINEAR)
+            # the chunk's chroma stays int8 / float16: one frame at a time in float32
+            ab_half = cv2.resize(ab[k].astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
             y_half = cv2.resize(frame.y, (cw, ch), interpolation=cv2.INTER_AREA)
             cb, cr = chroma_from_lab(luma_to_lightness(y_half, info.full_range, info.bit_depth), ab_half, info.matrix,
                                      info.full_range, info.bit_depth)
