@@ -145,15 +145,17 @@ class Run:
     @names_disk_full
     def colorize_and_stitch(self, plan: Plan, execution: ExecutionSettings) -> list[dict]:
         """Every chunk without a valid marker goes to the actor pool. As soon as a chunk and its
-        neighbours in the scene are colorized, its stitch (blend, encode) starts in a thread; with
-        the stabiliser on, as soon as its whole scene is colorized, the scene is stabilised and its
-        chunks stitched. Encoding overlaps inference. Returns the segments in order.
+        neighbours in the scene are colorized, its stitch (blend, encode) starts in a thread. With
+        the stabiliser on, each scene's pass follows the actors: forward over each chunk as soon as
+        it and its neighbours are colorized, backward once the scene's last chunk is, and each
+        chunk's stitch starts as soon as the backward pass has written its chroma. Encoding
+        overlaps inference. Returns the segments in order.
         RunFailedError names the chunks quarantined after ``execution.max_attempts`` failures."""
         import threading
         from concurrent.futures import ThreadPoolExecutor
 
         from vidcolor.executor.ray_pool import colorize_chunks_on_actors
-        from vidcolor.plan import completed_by, stitch_ready
+        from vidcolor.plan import completed_by, contributors, stitch_ready
 
         self.check_leases()
         chunks = list(plan.chunks)
@@ -166,31 +168,75 @@ class Run:
                                       thread_name_prefix="vidcolor-stitch")
         lock = threading.Lock()
         stitching: dict = {}  # chunk index -> its stitch's future
-        scenes: dict = {}  # first chunk of a stabilised scene -> its pass's future
+        scene_jobs: list = []  # the futures of the scene passes' jobs
         passes = self.scenes_to_stabilize(plan)
+        scene_of = {i: first for first, members in passes.items() for i in members}
+        open_passes: dict = {}  # first chunk -> its ScenePass, while it runs
+        finished: set[int] = set()  # first chunks of the scenes whose pass is done
+        busy: set[int] = set()  # first chunks of the scenes with a pass job queued or running
+        one_pass = threading.Lock()  # a pass step holds a chunk of arrays; one at a time bounds the memory
+
+        def blend_ready(index: int) -> bool:
+            return all(c.index in done for c in contributors(chunks, index))
 
         def start_ready(candidates) -> None:
             for index in candidates:
-                if index in stitching or index in scenes or not stitch_ready(chunks, index, done, passes):
-                    continue
-                if index in passes:
-                    scenes[index] = stitcher.submit(stabilize_then_stitch, index)
-                else:
+                if index in scene_of:
+                    advance_scene(scene_of[index])
+                elif index not in stitching and stitch_ready(chunks, index, done, passes):
                     with lock:
                         stitching[index] = stitcher.submit(self.stitch, plan, index)
 
-        one_pass = threading.Lock()  # a scene pass holds a chunk of arrays; one at a time bounds the memory
-
-        def stabilize_then_stitch(first: int) -> None:
-            with one_pass:
-                self.stabilize_scene(plan, passes[first])
+        def advance_scene(first: int) -> None:
+            """Queue the scene's pass for its next step, if it has one ready and none queued."""
             with lock:
-                for i in passes[first]:
-                    stitching[i] = stitcher.submit(self.stitch, plan, i, True)
+                if first in busy or first in finished:
+                    return
+                scene = open_passes.get(first)
+                nxt = passes[first][0] if scene is None else scene.next_forward
+                if nxt is not None and not blend_ready(nxt):
+                    return
+                busy.add(first)
+                scene_jobs.append(stitcher.submit(run_scene, first))
+
+        def stitch_stable(index: int) -> None:
+            with lock:
+                stitching[index] = stitcher.submit(self.stitch, plan, index, True)
+
+        def run_scene(first: int) -> None:
+            """The scene pass's steps that are ready: forward over each chunk whose blended chroma
+            is final, then, once the scene's last chunk has gone forward, the backward pass (its
+            chunks' stitches start as it writes them)."""
+            failed = False
+            try:
+                while True:
+                    with lock:
+                        scene = open_passes.get(first)
+                        nxt = passes[first][0] if scene is None else scene.next_forward
+                        if nxt is not None and not blend_ready(nxt):
+                            break
+                    with one_pass:
+                        if scene is None:
+                            scene = open_passes[first] = self.open_scene_pass(plan, passes[first])
+                        if nxt is None:
+                            self.finish_scene_pass(scene, stitch_stable)
+                            with lock:
+                                finished.add(first)
+                            break
+                        self.scene_pass_forward(scene, nxt)
+            except BaseException:
+                failed = True  # the pass's state is not to be trusted: the run fails with this error
+                raise
+            finally:
+                with lock:
+                    busy.discard(first)
+                    if failed:
+                        finished.add(first)
+            advance_scene(first)  # a chunk that became ready while this job was ending
 
         def raise_failed() -> None:
             with lock:
-                futures = list(stitching.values()) + list(scenes.values())
+                futures = list(stitching.values()) + scene_jobs
             for future in futures:
                 if future.done() and future.exception() is not None:
                     raise future.exception()
@@ -223,12 +269,20 @@ class Run:
             if quarantined:
                 raise self.quarantine(quarantined, execution.max_attempts)
             t1 = time.time()
-            for future in list(scenes.values()):
-                future.result()
+            while True:  # a scene's pass may queue its next job as its current one ends
+                with lock:
+                    jobs = list(scene_jobs)
+                for future in jobs:
+                    future.result()
+                with lock:
+                    if len(scene_jobs) == len(jobs):
+                        break
             segments = [stitching[c.index].result() for c in chunks]
             self.add_timing("stitch_tail", time.time() - t1)  # stitching left when the last chunk was colorized
         finally:
             stitcher.shutdown(wait=True, cancel_futures=True)
+            for scene in open_passes.values():
+                scene.close()
             progress.finish("stitch")
         return segments
 
@@ -251,6 +305,24 @@ class Run:
                                        self.segment_keyframes(plan, i)) for i in members):
                 passes[c.index] = members
         return passes
+
+    def open_scene_pass(self, plan: Plan, members: list[int]):
+        """A scene's pass to feed a chunk at a time (vidcolor.stages.scene_stabilize.ScenePass)."""
+        from vidcolor.stabilize import StabilizerParams
+        from vidcolor.stages.scene_stabilize import ScenePass
+
+        return ScenePass(self.store, self.layout, plan, members,
+                         StabilizerParams(strength=self.job.chroma.stabilizer_strength))
+
+    @names_disk_full
+    def scene_pass_forward(self, scene, index: int) -> None:
+        self.check_leases()
+        scene.forward(index)
+
+    @names_disk_full
+    def finish_scene_pass(self, scene, on_stable=None) -> dict:
+        self.check_leases()
+        return scene.finish(on_stable)
 
     @names_disk_full
     def stabilize_scene(self, plan: Plan, members: list[int]) -> dict:

@@ -262,7 +262,10 @@ def colorize_chunks_on_actors(
     pool = ColorizerPool(spec, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
                          max_attempts=max_attempts)
     for chunk in todo:
-        pool.add(WorkItem(chunk.index, cost=chunk.ext_frames, payload=task(chunk)))
+        # in film order (equal costs): a chunk's stitch, and its scene's stabiliser pass, can then
+        # follow the actors chunk by chunk; chunks all lie within the chunk cap, so costliest-first
+        # would gain little and would scatter every scene's chunks to the end of the run
+        pool.add(WorkItem(chunk.index, payload=task(chunk)))
     first = task(todo[0])
     for _ in range(min(workers, len(todo))):
         pool.start_actor()
