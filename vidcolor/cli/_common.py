@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 import sys
 
@@ -76,10 +78,12 @@ def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, refere
     return chroma, EncodeSettings(codec=codec, crf=crf), execution
 
 
-def start_services(min_cpus: float) -> None:
+def start_services(min_cpus: float, on_ray_ready: Callable[[], None] | None = None) -> None:
     """Start (or connect to) Ray and the Prefect API side by side: the ephemeral Prefect server
     (when no PREFECT_API_URL is set) starts in a thread while Ray starts in the main thread, which
-    it must (Prefect runs tasks in worker threads). Saves the shorter of the two start-ups."""
+    it must (Prefect runs tasks in worker threads). Saves the shorter of the two start-ups.
+    ``on_ray_ready`` runs as soon as Ray is up, while Prefect may still be starting (e.g. starting
+    the actors, so the model loads meanwhile)."""
     import threading
 
     from vidcolor.executor.ray_runtime import ensure_ray
@@ -100,6 +104,8 @@ def start_services(min_cpus: float) -> None:
     thread = threading.Thread(target=start_prefect, name="vidcolor-prefect-start", daemon=True)
     thread.start()
     ensure_ray(min_cpus)
+    if on_ray_ready is not None:
+        on_ray_ready()
     thread.join()
 
 

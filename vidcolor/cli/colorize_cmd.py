@@ -56,15 +56,17 @@ def colorize(
 
         # Checked once, before Prefect and Ray start: bad input costs milliseconds, not a cluster.
         job = prepare_job(input, output, chroma, encode, store)
-        start_services(execution.workers * execution.actor_cpus)
-        from flows.colorize_film import run_colorize_film  # Prefect is imported by now (start_services)
-        from vidcolor import progress
-        from vidcolor.executor.ray_pool import prestart_actors
         from vidcolor.run import Run
 
-        # the actors load the model while the flow starts and the film is split
-        prestart_actors(Run(job).actor_spec(execution), workers=execution.workers,
-                        gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker)
+        def prestart() -> None:  # the actors load the model while Prefect and the flow start and the film is split
+            from vidcolor.executor.ray_pool import prestart_actors
+
+            prestart_actors(Run(job).actor_spec(execution), workers=execution.workers,
+                            gpus_per_worker=execution.gpus_per_worker, cpus_per_worker=execution.cpus_per_worker)
+
+        start_services(execution.workers * execution.actor_cpus, on_ray_ready=prestart)
+        from flows.colorize_film import run_colorize_film  # Prefect is imported by now (start_services)
+        from vidcolor import progress
 
         # stdout carries only our result: what Ray and Prefect print on the way goes to stderr
         with RichProgress() as bar, contextlib.redirect_stdout(sys.stderr):

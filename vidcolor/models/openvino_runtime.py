@@ -157,6 +157,8 @@ class OpenVinoNetworks:
             self._scratch = tempfile.TemporaryDirectory(prefix="vidcolor-openvino-")
             files = _exported(gen, identity, Path(self._scratch.name))
         core = ov.Core()
+        # compiled networks are cached beside the exported ones: a later load skips the compile
+        core.set_property({"CACHE_DIR": str(files["per_frame"].parent / "compiled")})
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
         compiled = {name: core.compile_model(core.read_model(str(path)), "CPU",
