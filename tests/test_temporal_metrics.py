@@ -148,3 +148,21 @@ def test_joins_of_a_plan_skip_cuts():
     assert plan_joins(chunks_for_scenes([0, 96], 192, max_frames=48, overlap=4)) == [48, 144]
     changes = np.array([np.nan, 1, 1, 1, 9, 1, 1])
     assert seam_scores(changes, [0], [4]) == {4: 9.0}
+
+
+def test_cdc_accumulator_equals_the_whole_series_computation():
+    """The film summary's CDC, fed a frame at a time in constant memory, is cdc_from_histograms."""
+    from vidcolor.evaluation.temporal import CdcAccumulator
+
+    rng = np.random.default_rng(3)
+    hists = rng.random((40, 3, 256))
+    hists /= hists.sum(-1, keepdims=True)
+    for starts in (None, [0, 9, 10, 25]):
+        acc = CdcAccumulator(scene_starts=starts)
+        for h in hists:
+            acc.add(h)
+        assert acc.value() == pytest.approx(cdc_from_histograms(hists, scene_starts=starts), rel=1e-12)
+    assert CdcAccumulator().value() is None
+    one = CdcAccumulator()
+    one.add(hists[0])
+    assert one.value() is None  # no pair yet

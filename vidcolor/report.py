@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from vidcolor.errors import BadInputError
-from vidcolor.evaluation.temporal import (VideoMeasures, cdc_from_histograms, channel_histograms, chroma_change,
+from vidcolor.evaluation.temporal import (CdcAccumulator, VideoMeasures, channel_histograms, chroma_change,
                                           jump_ratios, measure_frames, per_scene, plan_joins, seam_scores, summarize,
                                           within_scene_changes)
 from vidcolor.plan import Chunk, Plan, chunk_from_doc
@@ -48,25 +48,29 @@ def run_temporal_summary(store: ObjectStore, layout: RunLayout, plan: Plan | dic
     doc = plan.to_dict() if isinstance(plan, Plan) else plan  # a typed plan, or plan.json as read
     chunks = _chunks(plan)
     full_range = bool(doc["video"].get("full_range", False))
-    hists, changes = [], []
+    scene_starts = list(doc["scene_starts"])
+    whole, in_scenes = CdcAccumulator(), CdcAccumulator(scene_starts=scene_starts)  # constant memory
+    changes = []
     prev_ab = None
     for c in chunks:
         stable = layout.chunk(c.index, "stable.npz")
         if ramp == "linear" and store.exists(stable):  # what the stabiliser's scene pass gave the stitch
-            ab = unpack_array(store.get_bytes(stable), "ab").astype(np.float32)
+            ab = unpack_array(store.get_bytes(stable), "ab")  # int8: float32 one frame at a time
         else:
-            ab = blended_chroma(store, layout, chunks, int(doc["settings"]["overlap_frames"]), c.index, ramp)
+            ab = blended_chroma(store, layout, chunks, int(doc["settings"]["overlap_frames"]), c.index, ramp,
+                                dtype=np.float16)
         luma = load_chunk_source(store, layout, c)[c.core_start - c.ext_start : c.core_end - c.ext_start]
         for k in range(c.core_frames):
-            y, a = luma[k], ab[k]
+            y, a = luma[k], ab[k].astype(np.float32)
             if scale != 1:
                 size = (max(8, round(y.shape[1] * scale)), max(8, round(y.shape[0] * scale)))
                 y = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
                 a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-            hists.append(channel_histograms(_lab_to_rgb8(y, a, full_range)))
+            hist = channel_histograms(_lab_to_rgb8(y, a, full_range))
+            whole.add(hist)
+            in_scenes.add(hist)
             changes.append(float("nan") if prev_ab is None else chroma_change(prev_ab, a))
             prev_ab = a
-    scene_starts = list(doc["scene_starts"])
     series = np.asarray(changes)
     seams = seam_scores(series, scene_starts, plan_joins(chunks))
     inside = within_scene_changes(series, scene_starts)
@@ -74,8 +78,8 @@ def run_temporal_summary(store: ObjectStore, layout: RunLayout, plan: Plan | dic
     finite = np.isfinite(ratios)
     return {
         "measured_at": f"{scale:g} x render size, from the stored chroma (no reference)",
-        "cdc": cdc_from_histograms(np.stack(hists)) if hists else None,
-        "cdc_in_scenes": cdc_from_histograms(np.stack(hists), scene_starts=scene_starts) if hists else None,
+        "cdc": whole.value(),
+        "cdc_in_scenes": in_scenes.value(),
         "median_chroma_change": float(np.median(inside)) if inside.size else None,
         "max_seam_score": max(seams.values()) if seams else None,
         "seams": {str(k): round(v, 4) for k, v in seams.items()},

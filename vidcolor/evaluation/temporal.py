@@ -83,6 +83,37 @@ def cdc_from_histograms(hists: np.ndarray, dilations: Sequence[int] = CDC_DILATI
     return float(np.mean(np.mean(per_d, axis=0)))  # TCVC: weights 1/3 over d, then mean over channels
 
 
+class CdcAccumulator:
+    """``cdc_from_histograms`` over histograms fed one frame at a time, holding only the last
+    max(dilations) of them: a whole film's CDC in constant memory."""
+
+    def __init__(self, dilations: Sequence[int] = CDC_DILATIONS, scene_starts: Sequence[int] | None = None):
+        from collections import deque
+
+        self.dilations = tuple(dilations)
+        self.starts = np.asarray(sorted(scene_starts)) if scene_starts else None
+        self.recent: deque = deque(maxlen=max(self.dilations))  # (frame, scene, histograms)
+        self.sums = {d: np.zeros(3) for d in self.dilations}
+        self.pairs = dict.fromkeys(self.dilations, 0)
+        self.frames = 0
+
+    def add(self, hist: np.ndarray) -> None:
+        """The next frame's (3, 256) histograms."""
+        hist = np.asarray(hist, dtype=np.float64)
+        scene = int(np.searchsorted(self.starts, self.frames, side="right")) if self.starts is not None else 0
+        for t, s, h in self.recent:
+            d = self.frames - t
+            if d in self.sums and s == scene:
+                self.sums[d] += js_divergence(h, hist)
+                self.pairs[d] += 1
+        self.recent.append((self.frames, scene, hist))
+        self.frames += 1
+
+    def value(self) -> float | None:
+        per_d = [self.sums[d] / self.pairs[d] for d in self.dilations if self.pairs[d]]
+        return float(np.mean(np.mean(per_d, axis=0))) if per_d else None
+
+
 def cdc(frames: Iterable[np.ndarray], dilations: Sequence[int] = CDC_DILATIONS,
         scene_starts: Sequence[int] | None = None) -> float | None:
     """CDC of uint8 RGB frames (any iterable)."""
