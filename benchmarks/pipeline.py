@@ -7,7 +7,8 @@ picks for 640x480 (352x256):
 
 - ``model_fps``: the colorizer alone on frames already in memory (one 240-frame chunk of the clip's
   luma at the render size, batch 8, torch threads = cores), as the actor calls it;
-  ``model_fps_fp32`` the same with VIDCOLOR_PRECISION=fp32 (the speed before bf16);
+  ``model_fps_fp32`` the same in torch fp32 (the path before this work); ``model.runtimes`` every
+  runtime and precision (torch, OpenVINO; fp32, bf16) with its chroma's difference to torch fp32's;
 - ``e2e_fps``: ``vidcolor colorize`` on the embedded default (local store, local Ray, ephemeral
   Prefect) on a generated 2-minute 640x480 clip with audio, wall time of the whole command;
 - ``overhead_s``: wall time of the same command on a 2-second clip;
@@ -122,7 +123,9 @@ def run_colorize(clip: Path, work: Path, extra: list[str] | None = None) -> dict
 def model_only(clip: Path, frames: int = 240, batch: int = 8, rounds: int = 2) -> dict:
     """The colorizer alone on one chunk of the clip's luma at the render size, in memory, as the
     actor runs it (predict_chunk_ab); the better of ``rounds`` timed passes after a warm-up.
-    Returns fps with the default precision and with fp32."""
+    Returns fps of the default (``model_fps``), of torch in fp32 (``model_fps_fp32``: the path
+    before this work) and of every runtime and precision, with their chroma's difference to torch
+    fp32's (int8 ab units)."""
     import cv2
     import numpy as np
     import torch
@@ -145,25 +148,32 @@ def model_only(clip: Path, frames: int = 240, batch: int = 8, rounds: int = 2) -
             break
     luma = np.stack(luma)
     chunk = Chunk(0, 0, 0, len(luma), 0, len(luma))
-    out = {"frames": len(luma), "render_size": list(size), "batch": batch, "threads": threads}
+    out = {"frames": len(luma), "render_size": list(size), "batch": batch, "threads": threads, "runtimes": {}}
     results = {}
-    previous = os.environ.get("VIDCOLOR_PRECISION")
+    saved = {k: os.environ.get(k) for k in ("VIDCOLOR_PRECISION", "VIDCOLOR_RUNTIME")}
+    # torch fp32 first: the path before this work, and what the others' chroma is compared with
+    configs = (("torch", "fp32"), ("torch", "auto"), ("openvino", "fp32"), ("auto", "auto"))
     try:
-        for label, precision in (("model_fps", "auto"), ("model_fps_fp32", "fp32")):
-            os.environ["VIDCOLOR_PRECISION"] = precision
+        for runtime, precision in configs:
+            os.environ["VIDCOLOR_RUNTIME"], os.environ["VIDCOLOR_PRECISION"] = runtime, precision
             colorizer = load_colorizer("default", device="cpu")
+            label = getattr(colorizer, "runtime", "torch")
             predict_chunk_ab(colorizer, luma[:24], False, Chunk(0, 0, 0, 24, 0, 24), batch)  # warm-up
             best = min(_timed(lambda: results.__setitem__(label, predict_chunk_ab(colorizer, luma, False, chunk, batch)))
                        for _ in range(rounds))
-            out[label] = round(len(luma) / best, 2)
-            out[label.replace("fps", "precision")] = "bf16" if getattr(colorizer, "bf16", False) else "fp32"
+            diff = np.abs(results[label].astype(np.int16) - results["torch fp32"].astype(np.int16))
+            out["runtimes"][label] = {"fps": round(len(luma) / best, 2), "ab_difference_to_torch_fp32": {
+                "mean": round(float(diff.mean()), 3), "p99": float(np.percentile(diff, 99))}}
+            if (runtime, precision) == ("auto", "auto"):
+                out["model_fps"], out["model_runtime"] = out["runtimes"][label]["fps"], label
+                out["ab_difference_to_fp32"] = out["runtimes"][label]["ab_difference_to_torch_fp32"]
     finally:
-        if previous is None:
-            os.environ.pop("VIDCOLOR_PRECISION", None)
-        else:
-            os.environ["VIDCOLOR_PRECISION"] = previous
-    diff = np.abs(results["model_fps"].astype(np.int16) - results["model_fps_fp32"].astype(np.int16))
-    out["ab_difference_to_fp32"] = {"mean": round(float(diff.mean()), 3), "p99": float(np.percentile(diff, 99))}
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    out["model_fps_fp32"] = out["runtimes"]["torch fp32"]["fps"]
     return out
 
 
@@ -229,8 +239,8 @@ def write_doc(report: dict) -> None:
         "| measure | value | target | met |",
         "| --- | --- | --- | --- |",
         f"| model only, frames in memory ({m['render_size'][0]}x{m['render_size'][1]}, batch {m['batch']}, "
-        f"{m['threads']} threads, {m['model_precision']}) | {m['model_fps']} frames/s | "
-        f"at least 1.5x the fp32 path's {m['model_fps_fp32']} = {t['model_speedup']['target']} | "
+        f"{m['threads']} threads, {m['model_runtime']}) | {m['model_fps']} frames/s | "
+        f"at least 1.5x the torch fp32 path's {m['model_fps_fp32']} = {t['model_speedup']['target']} | "
         f"{_yes(t['model_speedup']['met'])} ({t['model_speedup']['value']}x) |",
         f"| end to end, `vidcolor colorize`, {e['clip_seconds']:.0f} s clip ({e['frames']} frames) | "
         f"{e['fps']} frames/s ({e['wall_s']} s) | at least 0.85x model only | "
@@ -244,6 +254,11 @@ def write_doc(report: dict) -> None:
         f"| peak memory, process tree, {report['long_seconds'] / 60:.0f}-minute clip | {report['peak_rss_8min_mb']} MB | "
         f"at most 1.15x the 1-minute clip's | {_yes(t['memory_growth']['met'])} ({t['memory_growth']['value']}x) |",
     ]
+    rows += ["", "Model only, by runtime and precision (the same chunk; chroma against torch fp32's, int8 ab units):", "",
+             "| runtime | frames/s | x torch fp32 | mean / p99 difference |", "| --- | --- | --- | --- |"]
+    for name, r in m.get("runtimes", {}).items():
+        d = r["ab_difference_to_torch_fp32"]
+        rows.append(f"| {name} | {r['fps']} | {r['fps'] / m['model_fps_fp32']:.2f} | {d['mean']} / {d['p99']:g} |")
     table = "\n".join([begin, f"Measured {report['when']} on {report['machine']['cpus']} CPU cores "
                               f"({report['machine']['cpu']}); `benchmarks/results/pipeline.json`.", "", *rows, end])
     text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{begin}\n{end}\n"
