@@ -164,11 +164,18 @@ def test_temporal_settings_change_the_run_id_and_are_checked():
         check_settings(ChromaSettings(model="test:luma-ramp", stabilize_strength=1.5), EncodeSettings())
 
 
-def test_scene_pass_over_chunks_equals_one_pass_over_the_blended_scene(tmp_path):
+@pytest.mark.parametrize("budget", ["memory", "spill"])
+def test_scene_pass_over_chunks_equals_one_pass_over_the_blended_scene(tmp_path, monkeypatch, budget):
     """The pipeline stabilises a scene a chunk at a time after the overlaps are blended
     (vidcolor.stages.scene_stabilize): the result is the one pass over the whole blended scene, so
-    a chunk join is smoothed like any other frame, where a pass per chunk leaves a step there."""
+    a chunk join is smoothed like any other frame, where a pass per chunk leaves a step there. The
+    same whether the forward pass is held in memory or spilled to temporary files."""
     from types import SimpleNamespace
+
+    from vidcolor.stages import scene_stabilize
+
+    if budget == "spill":
+        monkeypatch.setattr(scene_stabilize, "MEMORY_BUDGET", 20_000)  # under one chunk: all to disk
 
     from vidcolor.plan import chunks_for_scenes
     from vidcolor.stages.scene_stabilize import stabilize_scene
@@ -188,7 +195,11 @@ def test_scene_pass_over_chunks_equals_one_pass_over_the_blended_scene(tmp_path)
         store.put_bytes(layout.chunk(c.index, "chroma.npz"), pack_array(ab=np.rint(raw).astype(np.int8)))
         store.put_bytes(layout.chunk(c.index, "source.npz"), pack_array(luma=luma[c.ext_start : c.ext_end]))
     plan = SimpleNamespace(chunks=tuple(chunks), overlap=overlap)
+    spilled = []
+    real_save = np.save
+    monkeypatch.setattr(np, "save", lambda path, array: (spilled.append(path), real_save(path, array)))
     stabilize_scene(store, layout, plan, [0, 1, 2], StabilizerParams())
+    assert bool(spilled) == (budget == "spill")
     got = np.concatenate([unpack_array(store.get_bytes(layout.chunk(i, "stable.npz")), "ab") for i in range(3)])
     blended = np.concatenate([blended_chroma(store, layout, list(chunks), overlap, i) for i in range(3)])
     whole = stabilize_ab(luma, blended)

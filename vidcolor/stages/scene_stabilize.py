@@ -4,7 +4,8 @@ The flow-guided stabiliser (vidcolor.stabilize) remembers about 30 frames; run o
 alone, two chunks that meet inside a scene would be smoothed with different memories and the join
 would show as a step. Run here over the scene's blended chroma, a chunk at a time with the
 recursion's state carried across, a join is smoothed like every other frame. The forward pass is
-kept in temporary files (float16), so memory holds one chunk, however long the scene. The forward
+kept in memory (float16) up to MEMORY_BUDGET and in temporary files beyond, so memory stays
+bounded however long the scene. The forward
 direction can follow the actors chunk by chunk (ScenePass.forward); only the backward one waits
 for the scene's last chunk.
 
@@ -29,6 +30,10 @@ from vidcolor.state import RunLayout, pack_array
 from vidcolor.store import ObjectStore
 
 STABLE = "stable.npz"
+# the forward pass's arrays (about 1.1 MB a frame at 352x256) are kept in memory up to this much
+# per pass, so a typical scene of a few seconds never touches the disk; a longer one spills the rest
+# to temporary files (writing them cost about a tenth of the driver's CPU on 30-s scenes)
+MEMORY_BUDGET = 512 * 2**20
 
 
 class ScenePass:
@@ -50,6 +55,8 @@ class ScenePass:
         self.work = Path(self._tmp.name)
         self.trust = self.forward_pass = None
         self.frames, self.seconds = 0, 0.0
+        self.in_memory: dict[int, dict] = {}  # chunk -> its forward arrays, within MEMORY_BUDGET
+        self.held = 0
 
     @property
     def next_forward(self) -> int | None:
@@ -82,8 +89,13 @@ class ScenePass:
             s_acc, n_acc = forward.step(small[t], ab[t], flows)
             fwd_mean[t], fwd_weight[t] = s_acc / n_acc[..., None], n_acc
         kept = dict(zip(self.KEPT, (ab, small, fwd_mean, fwd_weight, to_prev, from_prev)))
-        for name, array in kept.items():  # plain .npy files: no zip, no checksum; read back mapped
-            np.save(self.work / f"{i}-{name}.npy", array)
+        size = sum(a.nbytes for a in kept.values())
+        if self.held + size <= MEMORY_BUDGET:
+            self.in_memory[i] = kept
+            self.held += size
+        else:
+            for name, array in kept.items():  # plain .npy files: no zip, no checksum; read back mapped
+                np.save(self.work / f"{i}-{name}.npy", array)
         self.gone_forward.append(i)
         self.frames += len(ab)
         self.seconds += time.time() - t0
@@ -97,8 +109,11 @@ class ScenePass:
             backward = RecursivePass(self.trust)
             later = None  # the flows between the next chunk's first frame and this chunk's last one
             for i in reversed(self.indices):
+                kept = self.in_memory.pop(i, None)
                 ab, small, fwd_mean, fwd_weight, to_prev, from_prev = (
-                    np.load(self.work / f"{i}-{name}.npy", mmap_mode="r") for name in self.KEPT)
+                    kept[name] if kept is not None else np.load(self.work / f"{i}-{name}.npy", mmap_mode="r")
+                    for name in self.KEPT)
+                del kept
                 out = np.empty(ab.shape, np.int8)
                 for t in range(len(ab) - 1, -1, -1):
                     flows = later if t == len(ab) - 1 else (from_prev[t + 1], to_prev[t + 1])
@@ -115,6 +130,7 @@ class ScenePass:
         return {"chunks": self.indices, "frames": self.frames, "seconds": round(self.seconds, 3)}
 
     def close(self) -> None:
+        self.in_memory.clear()
         self._tmp.cleanup()
 
 
