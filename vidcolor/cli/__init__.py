@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from vidcolor.cli import (batch_cmd, calibrate_cmd, colorize_cmd, eval_cmd, image_cmd, keyframes_cmd, report_cmd,
-                          sample_cmd, status_cmd, train_cmd)
+                          sample_cmd, services_cmd, status_cmd, train_cmd)
 
 app = typer.Typer(
     name="vidcolor",
@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 for _module in (colorize_cmd, batch_cmd, status_cmd, image_cmd, eval_cmd, train_cmd, calibrate_cmd, sample_cmd, report_cmd,
-                keyframes_cmd):
+                keyframes_cmd, services_cmd):
     _module.register(app)
 
 

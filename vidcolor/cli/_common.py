@@ -83,10 +83,14 @@ def start_services(min_cpus: float, on_ray_ready: Callable[[], None] | None = No
     (when no PREFECT_API_URL is set) starts in a thread while Ray starts in the main thread, which
     it must (Prefect runs tasks in worker threads). Saves the shorter of the two start-ups.
     ``on_ray_ready`` runs as soon as Ray is up, while Prefect may still be starting (e.g. starting
-    the actors, so the model loads meanwhile)."""
+    the actors, so the model loads meanwhile). Warm services (`vidcolor services start`) are used
+    when they run and neither RAY_ADDRESS nor PREFECT_API_URL names others."""
     import threading
 
+    from vidcolor import services
     from vidcolor.executor.ray_runtime import ensure_ray
+
+    services.use_if_running()
 
     failure: list[BaseException] = []
 

@@ -1,0 +1,55 @@
+"""`vidcolor services`: a warm local Ray and Prefect server that later commands use instead of
+starting their own, and that stop ends."""
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _flow_runs(api_url: str) -> int:
+    req = urllib.request.Request(f"{api_url}/flow_runs/count", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return int(json.loads(r.read()))
+
+
+def test_warm_services_are_used_by_commands_and_stopped(film_mp4, tmp_path):
+    env = {"VIDCOLOR_CACHE_DIR": str(tmp_path / "cache")}
+    env_off = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PREFECT_API_URL")}
+    assert "not running" in run_cli(["services", "status"], env=env).stdout
+    started = run_cli(["services", "start"], env=env, timeout=300)
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        status = json.loads(run_cli(["services", "status", "--json"], env=env).stdout)
+        assert status["ray_address"].startswith("127.0.0.1:") and status["prefect_api_url"].startswith("http://127.0.0.1:")
+        again = run_cli(["services", "start"], env=env, timeout=60)  # already running: the same ones
+        assert json.loads(run_cli(["services", "status", "--json"], env=env).stdout) == status, again.stdout
+        drivers_before = len(list(Path(status["ray_temp_dir"]).glob("session_*/logs/python-core-driver-*")))
+        runs_before = _flow_runs(status["prefect_api_url"])
+
+        out = tmp_path / "out.mp4"
+        result = run_cli(["colorize", film_mp4, "-o", out, "--store", tmp_path / "store", "--model", "test:luma-ramp",
+                          "--render-size", "128", "--max-chunk-frames", "24"],
+                         env={**{k: v for k, v in env_off.items()}, **env}, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert out.exists()
+        # the command's driver joined the warm Ray and its flow run is in the warm Prefect server
+        assert len(list(Path(status["ray_temp_dir"]).glob("session_*/logs/python-core-driver-*"))) > drivers_before
+        assert _flow_runs(status["prefect_api_url"]) > runs_before
+        # and the services outlive the command
+        assert json.loads(run_cli(["services", "status", "--json"], env=env).stdout) == status
+    finally:
+        stopped = run_cli(["services", "stop"], env=env, timeout=120)
+    assert "stopped" in stopped.stdout
+    assert "not running" in run_cli(["services", "status"], env=env).stdout
+    from vidcolor.services import _group_alive
+
+    assert not any(_group_alive(pid) for pid in (status["ray_pid"], status["prefect_pid"]))
+    assert not Path(status["ray_temp_dir"]).exists()

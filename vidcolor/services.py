@@ -1,0 +1,208 @@
+"""Warm local services: a Ray head and a Prefect API server kept running between invocations.
+
+Started cold, every ``vidcolor colorize`` spends about 8 of its first 10 seconds starting (and at the
+end stopping) a local Ray and an ephemeral Prefect server. ``vidcolor services start`` starts both
+once, on loopback, and records them in ``<cache>/services.json``; while they are alive every
+command on this machine uses them (as it would with RAY_ADDRESS and PREFECT_API_URL set), and
+``vidcolor services stop`` ends them. Nothing here starts on its own: without ``services start``
+each command starts and stops its own, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vidcolor.atomic import atomic_path
+from vidcolor.store.base import cache_root
+
+
+@dataclass(frozen=True)
+class LocalServices:
+    ray_address: str  # host:port of the head's GCS
+    prefect_api_url: str
+    ray_pid: int  # `ray start --block`: the leader of the head's process group
+    prefect_pid: int  # `prefect server start`: the leader of its process group
+    ray_temp_dir: str
+    cpus: int
+    started_at: float
+    ray_auth_mode: str = "token"  # a client must name the head's mode (Ray finds the token itself)
+
+
+def state_path() -> Path:
+    return cache_root() / "services.json"
+
+
+def running() -> LocalServices | None:
+    """The recorded services, if both are alive and the Prefect API answers; else None."""
+    try:
+        services = LocalServices(**json.loads(state_path().read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not (_alive(services.ray_pid) and _alive(services.prefect_pid) and _healthy(services.prefect_api_url)):
+        return None
+    return services
+
+
+def use_if_running() -> LocalServices | None:
+    """Point this process at the warm services (RAY_ADDRESS, PREFECT_API_URL) unless either is
+    already set; returns them, or None when they are not running or not wanted."""
+    if os.environ.get("RAY_ADDRESS") or os.environ.get("PREFECT_API_URL"):
+        return None
+    services = running()
+    if services is not None:
+        os.environ["RAY_ADDRESS"] = services.ray_address
+        os.environ["PREFECT_API_URL"] = services.prefect_api_url
+        os.environ.setdefault("RAY_AUTH_MODE", services.ray_auth_mode)
+    return services
+
+
+def start(cpus: int | None = None, timeout: float = 180) -> LocalServices:
+    """Start both (or return the running ones). ``cpus``: Ray's logical CPUs (default: the cores
+    plus two, the colorizer actors' share on top of the cores, as a command's own local Ray)."""
+    services = running()
+    if services is not None:
+        return services
+    stop()  # whatever half of a previous start is left
+    cpus = int(cpus or (os.cpu_count() or 1) + 2)
+    logs = cache_root() / "services"
+    logs.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    ray_port, prefect_port = _free_port(), _free_port()
+    # short: Ray's unix socket paths are length-limited
+    ray_temp = tempfile.mkdtemp(prefix="vidcolor-ray-", dir="/tmp")
+    # token auth unless the environment says otherwise: only this user's commands (which read the
+    # token from ~/.ray, where `ray start` keeps it) may run code on the head
+    auth = os.environ.get("RAY_AUTH_MODE", "token")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false", "RAY_AUTH_MODE": auth}
+    # --block keeps each in a process group of its own, which stop() ends as a whole
+    ray = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(ray_port),
+         "--num-cpus", str(cpus), "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", ray_temp],
+        env=env, stdout=open(logs / "ray.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    prefect = subprocess.Popen(
+        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port),
+         "--no-services"],
+        env=env, stdout=open(logs / "prefect.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    services = LocalServices(f"127.0.0.1:{ray_port}", f"http://127.0.0.1:{prefect_port}/api", ray.pid, prefect.pid,
+                             ray_temp, cpus, time.time(), auth)
+    _write(services)  # recorded at once, so that stop() finds them even if the wait below fails
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for name, proc in (("Ray", ray), ("the Prefect server", prefect)):
+            if proc.poll() is not None:
+                stop()
+                raise RuntimeError(f"{name} exited while starting (exit {proc.returncode}); see {logs}")
+        if _ray_ready(ray_temp, ray_port) and _healthy(services.prefect_api_url):
+            return services
+        time.sleep(0.5)
+    stop()
+    raise RuntimeError(f"the services did not start within {timeout:.0f} s; see {logs}")
+
+
+def stop() -> bool:
+    """End the recorded services; True if there were any."""
+    try:
+        services = LocalServices(**json.loads(state_path().read_text()))
+    except (OSError, ValueError, TypeError):
+        return False
+    for pid in (services.prefect_pid, services.ray_pid):
+        _end_group(pid)
+    shutil.rmtree(services.ray_temp_dir, ignore_errors=True)
+    state_path().unlink(missing_ok=True)
+    return True
+
+
+def _write(services: LocalServices) -> None:
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(asdict(services), indent=2) + "\n")
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie (an orphan's zombie stays where PID 1 reaps no children)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _state(pid) not in ("Z", "X")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some member of process group ``pgid`` still runs (zombies do not count)."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _ray_ready(temp_dir: str, port: int) -> bool:
+    """The head's raylet is up (its log exists) and its GCS port accepts connections."""
+    if not list(Path(temp_dir).glob("session_*/logs/raylet.out")):
+        return False
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _end_group(pid: int, grace: float = 20) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        if not _group_alive(pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
