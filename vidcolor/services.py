@@ -5,7 +5,8 @@ end stopping) a local Ray and an ephemeral Prefect server. ``vidcolor services s
 once, on loopback, and records them in ``<cache>/services.json``; while they are alive every
 command on this machine uses them (as it would with RAY_ADDRESS and PREFECT_API_URL set), and
 ``vidcolor services stop`` ends them. Nothing here starts on its own: without ``services start``
-each command starts and stops its own, as before.
+each command starts and stops its own, as before (and with VIDCOLOR_SERVICES=off it does so even
+while they run).
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def running() -> LocalServices | None:
 
 def use_if_running() -> LocalServices | None:
     """Point this process at the warm services (RAY_ADDRESS, PREFECT_API_URL) unless either is
-    already set; returns them, or None when they are not running or not wanted."""
+    already set or VIDCOLOR_SERVICES=off; returns them, or None when they are not running or not
+    wanted."""
     if os.environ.get("RAY_ADDRESS") or os.environ.get("PREFECT_API_URL"):
+        return None
+    if os.environ.get("VIDCOLOR_SERVICES", "").lower() in ("off", "0", "false", "no"):
         return None
     services = running()
     if services is not None:
