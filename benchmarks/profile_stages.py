@@ -85,11 +85,11 @@ def main() -> None:
                 lumas[c.index] = load_chunk_source(run.store, run.layout, c)
         ext = sum(c.ext_frames for c in plan.chunks)
         chroma = {}
-        with clock(f"actor: model ({'bf16' if getattr(colorizer, 'bf16', False) else 'fp32'})", ext):
+        with clock(f"actor: model ({getattr(colorizer, 'runtime', 'torch')})", ext):
             for c in plan.chunks:
                 chroma[c.index] = predict_chunk_ab(colorizer, lumas[c.index], False, c, 8)
         colorizer.bf16 = False
-        with clock("actor: model (fp32)", ext):
+        with clock(f"actor: model ({getattr(colorizer, 'runtime', 'torch fp32')})", ext):
             for c in plan.chunks:
                 predict_chunk_ab(colorizer, lumas[c.index], False, c, 8)
         with clock("actor: pack + store write", ext):
