@@ -79,9 +79,10 @@ def run_settings(*, model, render_size, max_chunk_frames, overlap_frames, refere
 
 
 def start_services(min_cpus: float, on_ray_ready: Callable[[], None] | None = None) -> None:
-    """Start (or connect to) Ray and the Prefect API side by side: the ephemeral Prefect server
-    (when no PREFECT_API_URL is set) starts in a thread while Ray starts in the main thread, which
-    it must (Prefect runs tasks in worker threads). Saves the shorter of the two start-ups.
+    """Start (or connect to) Ray and the Prefect API side by side: a local Prefect server for this
+    command (when no PREFECT_API_URL is set; vidcolor.services.start_prefect_for_this_process)
+    starts in a thread while Ray starts in the main thread, which it must (Prefect runs tasks in
+    worker threads). Saves the shorter of the two start-ups.
     ``on_ray_ready`` runs as soon as Ray is up, while Prefect may still be starting (e.g. starting
     the actors, so the model loads meanwhile). Warm services (`vidcolor services start`) are used
     when they run and neither RAY_ADDRESS nor PREFECT_API_URL names others."""
@@ -96,12 +97,11 @@ def start_services(min_cpus: float, on_ray_ready: Callable[[], None] | None = No
 
     def start_prefect() -> None:
         try:
-            import prefect  # noqa: F401 - imported here, beside Ray's start-up, not after it
-
             if not os.environ.get("PREFECT_API_URL"):
-                from prefect.server.api.server import SubprocessASGIServer
-
-                SubprocessASGIServer().start()  # the flow's client finds this same server running
+                # a server of our own, started through Prefect's CLI: faster than its ephemeral one
+                services.start_prefect_for_this_process(
+                    float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")))
+            import prefect  # noqa: F401 - imported here, beside Ray's start-up, not after it
         except BaseException as e:  # noqa: BLE001 - the flow's own start-up reports it properly
             failure.append(e)
 
