@@ -85,11 +85,15 @@ def main() -> None:
                 lumas[c.index] = load_chunk_source(run.store, run.layout, c)
         ext = sum(c.ext_frames for c in plan.chunks)
         chroma = {}
-        with clock(f"actor: model ({getattr(colorizer, 'runtime', 'torch')})", ext):
+        default_row = f"actor: model ({getattr(colorizer, 'runtime', 'torch')})"
+        with clock(default_row, ext):
             for c in plan.chunks:
                 chroma[c.index] = predict_chunk_ab(colorizer, lumas[c.index], False, c, 8)
         colorizer.bf16 = False
-        with clock(f"actor: model ({getattr(colorizer, 'runtime', 'torch fp32')})", ext):
+        fp32_row = f"actor: model ({getattr(colorizer, 'runtime', 'torch fp32')})"
+        if fp32_row == default_row:  # a CPU without native bf16 ran fp32 already
+            fp32_row += ", again"
+        with clock(fp32_row, ext):
             for c in plan.chunks:
                 predict_chunk_ab(colorizer, lumas[c.index], False, c, 8)
         with clock("actor: pack + store write", ext):
@@ -107,7 +111,7 @@ def main() -> None:
                 segments.append(run.stitch(plan, c.index, c.scene in scenes))
         with clock("concat + mux", n):
             run.finalize(plan, segments)
-    total = {k: v["ms_per_frame_cpu"] for k, v in clock.rows.items() if k != "actor: model (fp32)"}
+    total = {k: v["ms_per_frame_cpu"] for k, v in clock.rows.items() if k != fp32_row}
     report = {"benchmark": "profile_stages", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "cpus": len(os.sched_getaffinity(0)), "frames": n, "render_size": list(plan.render_size),
               "steps": clock.rows, "cpu_ms_per_frame_pipeline": round(sum(total.values()), 2)}

@@ -214,3 +214,40 @@ def test_scene_pass_over_chunks_equals_one_pass_over_the_blended_scene(tmp_path,
                                 for c in chunks])
     assert steps(got)[joins].max() <= 1.5 * max(inside, 0.05)  # no seam left at the joins
     assert steps(per_chunk)[joins].max() > 1.5 * np.median(np.delete(steps(per_chunk), joins))  # the old way had one
+
+
+def test_scene_pass_goes_forward_in_order_and_writes_the_last_chunk_first(tmp_path):
+    """ScenePass follows the actors: chunks go forward only in film order, the backward pass needs
+    them all, and it hands each chunk to its stitch (on_stable) as soon as it is written, last first."""
+    from types import SimpleNamespace
+
+    from vidcolor.plan import chunks_for_scenes
+    from vidcolor.stages.scene_stabilize import ScenePass
+    from vidcolor.state import RunLayout, pack_array
+    from vidcolor.store import open_store
+
+    n, overlap = 40, 4
+    luma = pan(n, step=1)
+    chunks = chunks_for_scenes([0], n, 14, overlap)
+    store, layout = open_store(str(tmp_path / "store")), RunLayout("r")
+    for c in chunks:
+        ab = np.rint(ab_of(luma[c.ext_start : c.ext_end])).astype(np.int8)
+        store.put_bytes(layout.chunk(c.index, "chroma.npz"), pack_array(ab=ab))
+        store.put_bytes(layout.chunk(c.index, "source.npz"), pack_array(luma=luma[c.ext_start : c.ext_end]))
+    plan = SimpleNamespace(chunks=tuple(chunks), overlap=overlap)
+    members = [c.index for c in chunks]
+    scene = ScenePass(store, layout, plan, members, StabilizerParams())
+    with pytest.raises(ValueError, match="out of order"):
+        scene.forward(members[1])
+    scene.forward(members[0])
+    with pytest.raises(ValueError, match="has not gone forward"):
+        scene.finish()
+    for i in members[1:]:
+        assert scene.next_forward == i
+        scene.forward(i)
+    assert scene.next_forward is None
+    written = []
+    result = scene.finish(on_stable=lambda i: written.append((i, store.exists(layout.chunk(i, "stable.npz")))))
+    assert written == [(i, True) for i in reversed(members)]
+    assert result["frames"] == n and result["chunks"] == members
+    assert not scene.work.exists()  # its temporary folder is gone

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from vidcolor import progress
 from vidcolor.errors import RunFailedError
@@ -79,14 +80,19 @@ class LeaseDoc:
 
 
 def process_exists(pid: int) -> bool:
-    """Whether a process with this pid runs on this machine."""
+    """Whether a process with this pid runs on this machine (a zombie does not: an orphan's zombie
+    stays where PID 1 reaps no children, as in some containers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _generation_key(prefix: str, generation: int) -> str:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidcolor.atomic import atomic_path
+from vidcolor.lease import process_exists
 from vidcolor.store.base import cache_root
 
 
@@ -50,7 +51,7 @@ def running() -> LocalServices | None:
         services = LocalServices(**json.loads(state_path().read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if not (_alive(services.ray_pid) and _alive(services.prefect_pid) and _healthy(services.prefect_api_url)):
+    if not (process_exists(services.ray_pid) and process_exists(services.prefect_pid) and _healthy(services.prefect_api_url)):
         return None
     return services
 
@@ -171,24 +172,6 @@ def _write(services: LocalServices) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(asdict(services), indent=2) + "\n")
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie (an orphan's zombie stays where PID 1 reaps no children)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _state(pid) not in ("Z", "X")
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"
 
 
 def _group_alive(pgid: int) -> bool:
