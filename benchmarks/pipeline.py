@@ -52,16 +52,15 @@ SCENE_SECONDS = 30  # the generated clips cut to a new scene every 30 s
 
 def session_rss_bytes(sid: int) -> int:
     """RSS summed over every process of session ``sid`` (the command starts Ray and Prefect in it)."""
+    from vidcolor.lease import process_stat
+
     total = 0
     page = os.sysconf("SC_PAGE_SIZE")
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        fields = process_stat(pid) if pid.isdigit() else None
+        if fields is None or int(fields[3]) != sid:  # field 6 of stat: the session id
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[3]) != sid:  # field 6 of stat: the session id
-                continue
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1]) * page
         except (OSError, IndexError, ValueError):

@@ -88,11 +88,17 @@ def process_exists(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    stat = process_stat(pid)
+    return stat is None or stat[0] not in ("Z", "X")
+
+
+def process_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...), or None where
+    there is no such file (no /proc, or the process is gone)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+        return None
 
 
 def _generation_key(prefix: str, generation: int) -> str:

@@ -187,14 +187,18 @@ class Run:
                     with lock:
                         stitching[index] = stitcher.submit(self.stitch, plan, index)
 
+        def ready_step(first: int) -> tuple | None:
+            """(the scene's pass or None before it opens, the chunk it takes forward next or None
+            for the backward pass) when that step can run now; None when it waits for the actors.
+            Call with ``lock`` held."""
+            scene = open_passes.get(first)
+            nxt = passes[first][0] if scene is None else scene.next_forward
+            return None if nxt is not None and not blend_ready(nxt) else (scene, nxt)
+
         def advance_scene(first: int) -> None:
             """Queue the scene's pass for its next step, if it has one ready and none queued."""
             with lock:
-                if first in busy or first in finished:
-                    return
-                scene = open_passes.get(first)
-                nxt = passes[first][0] if scene is None else scene.next_forward
-                if nxt is not None and not blend_ready(nxt):
+                if first in busy or first in finished or ready_step(first) is None:
                     return
                 busy.add(first)
                 scene_jobs.append(stitcher.submit(run_scene, first))
@@ -211,10 +215,10 @@ class Run:
             try:
                 while True:
                     with lock:
-                        scene = open_passes.get(first)
-                        nxt = passes[first][0] if scene is None else scene.next_forward
-                        if nxt is not None and not blend_ready(nxt):
-                            break
+                        step = ready_step(first)
+                    if step is None:
+                        break
+                    scene, nxt = step
                     with one_pass:
                         if scene is None:
                             scene = open_passes[first] = self.open_scene_pass(plan, passes[first])

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidcolor.atomic import atomic_path
-from vidcolor.lease import process_exists
+from vidcolor.lease import process_exists, process_stat
 from vidcolor.store.base import cache_root
 
 
@@ -183,13 +183,8 @@ def _group_alive(pgid: int) -> bool:
             return False
         return True
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        fields = process_stat(entry.name) if entry.name.isdigit() else None
+        if fields is not None and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             return True
     return False
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import os
 import sys
+from collections.abc import Callable
 
 import typer
 

@@ -1,15 +1,16 @@
-"""The generator's heavy networks run by OpenVINO on a CPU.
+"""The generator's networks run by OpenVINO on a CPU.
 
-OpenVINO's CPU plugin runs this generator 2-2.5x faster than torch on the same cores (fp32 and
-bf16 alike; docs/performance.md). Two parts are converted: the per-frame network (encoder,
-bottleneck, spatial attention: L -> 1/32 features and the skips the decoder reads) and the bins
-head's decoder (features after the temporal block + skips -> bins logits). The temporal block
-between them (small, at 1/32 resolution, it needs neighbours across batches) and the decoding of the
-bins distribution (kept in fp32) stay in torch, so the GanColorizer's streaming over a sequence and
-its reference palettes work unchanged.
+OpenVINO's CPU plugin runs this generator about 2.4x faster than torch fp32 on the same cores
+(docs/performance.md). Four networks are exported: the per-frame network (encoder, bottleneck,
+spatial attention: the encoder's grey input -> 1/32 features and the skips the decoder reads), the
+temporal block at the weights' own radius, the bins head's decoder (features after the temporal
+block + skips -> bins logits) and the decoding of the bins (always fp32). The GanColorizer calls
+them where it called torch, so its streaming over a sequence (the temporal block's neighbours
+come from the batches around) and its reference palettes (a logit bias, an input of the decoding)
+work unchanged; the grey input and the guided upsampling stay in torch.
 
-The two networks are exported to ONNX once per weights file (about a second) and cached under
-vidcolor's cache folder; OpenVINO compiles them for the CPU at load (under half a second).
+The networks are exported to ONNX once per weights file (about a second) and cached under
+vidcolor's cache folder, with OpenVINO's compiled blobs beside them.
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ alone, two chunks that meet inside a scene would be smoothed with different memo
 would show as a step. Run here over the scene's blended chroma, a chunk at a time with the
 recursion's state carried across, a join is smoothed like every other frame. The forward pass is
 kept in memory (float16) up to MEMORY_BUDGET and in temporary files beyond, so memory stays
-bounded however long the scene. The forward
-direction can follow the actors chunk by chunk (ScenePass.forward); only the backward one waits
-for the scene's last chunk.
+bounded however long the scene. The forward direction can follow the actors chunk by chunk
+(ScenePass.forward); only the backward one waits for the scene's last chunk.
 
 Writes ``chunks/<i>/stable.npz`` (int8 ab of chunk i's core frames at the render size) for the
 stitch. It is rewritten by every invocation that stitches the scene, never trusted from before.
