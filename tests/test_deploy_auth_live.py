@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,11 @@ import pytest
 import yaml
 
 from tests.deploy_helpers import INFRA
+from vidcolor.services import free_port
 
 pytestmark = pytest.mark.slow
 
 COMPOSE = INFRA / "compose.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _status(url: str, headers: dict | None = None, data: bytes | None = None) -> int:
@@ -84,9 +78,9 @@ def _stop(proc: subprocess.Popen) -> None:
 # its stdin closes. ray.init shuts the cluster down when the driver exits.
 _RAY_DRIVER = """
 import sys, ray
-ray.init(num_cpus=1, include_dashboard=True, dashboard_host="127.0.0.1",
-         dashboard_port=int(sys.argv[1]), _temp_dir=sys.argv[2])
-print("ready", flush=True)
+context = ray.init(num_cpus=1, include_dashboard=True, dashboard_host="127.0.0.1",
+                   dashboard_port=int(sys.argv[1]), _temp_dir=sys.argv[2])
+print("ready", context.dashboard_url, flush=True)
 sys.stdin.read()
 ray.shutdown()
 """
@@ -99,7 +93,7 @@ def test_ray_job_api_requires_the_token(stack_secrets, tmp_path):
     token = stack_secrets["RAY_AUTH_TOKEN"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(ray_env, RAY_AUTH_TOKEN=token, HOME=str(tmp_path))
-    port = _free_port()
+    port = free_port()
     temp_dir = Path("/tmp") / f"vc-ray-{os.getpid()}-{port}"  # short: Ray's socket paths are length-limited
     proc = subprocess.Popen([sys.executable, "-c", _RAY_DRIVER, str(port), str(temp_dir)], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -109,9 +103,10 @@ def test_ray_job_api_requires_the_token(stack_secrets, tmp_path):
         while line and "ready" not in line:
             line = proc.stdout.readline()
         assert "ready" in line, "the Ray driver did not start"
-        jobs = f"http://127.0.0.1:{port}/api/jobs/"
-        _wait_for(f"http://127.0.0.1:{port}/api/gcs_healthz", 120, proc)
-        assert _status(f"http://127.0.0.1:{port}/api/gcs_healthz") == 200   # probes need no token
+        dashboard = line.split()[-1]  # where Ray says its dashboard listens (host:port)
+        jobs = f"http://{dashboard}/api/jobs/"
+        _wait_for(f"http://{dashboard}/api/gcs_healthz", 120, proc)
+        assert _status(f"http://{dashboard}/api/gcs_healthz") == 200   # probes need no token
         assert _status(jobs) == 401
         assert _status(jobs, {"Authorization": "Bearer not-the-token"}) == 403
         submit = json.dumps({"entrypoint": "echo pwned"}).encode()
@@ -135,7 +130,7 @@ def test_ray_refuses_to_start_a_node_without_the_token(tmp_path):
     ray_cli = Path(sys.executable).parent / "ray"
     temp_dir = Path("/tmp") / f"vc-ray-none-{os.getpid()}"
     try:
-        proc = subprocess.run([str(ray_cli), "start", "--head", f"--port={_free_port()}",
+        proc = subprocess.run([str(ray_cli), "start", "--head", f"--port={free_port()}",
                                "--dashboard-host=127.0.0.1", "--num-cpus=0", f"--temp-dir={temp_dir}"],
                               env=env, capture_output=True, text=True, timeout=120)
     finally:
@@ -146,7 +141,7 @@ def test_ray_refuses_to_start_a_node_without_the_token(tmp_path):
 
 def test_prefect_api_requires_basic_auth(stack_secrets, tmp_path):
     auth = stack_secrets["PREFECT_SERVER_API_AUTH_STRING"]
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_API_AUTH_STRING=auth,
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false")

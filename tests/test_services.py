@@ -10,8 +10,6 @@ import pytest
 
 from conftest import run_cli
 
-pytestmark = pytest.mark.slow
-
 
 def _flow_runs(api_url: str) -> int:
     req = urllib.request.Request(f"{api_url}/flow_runs/count", data=b"{}", method="POST",
@@ -20,13 +18,33 @@ def _flow_runs(api_url: str) -> int:
         return int(json.loads(r.read()))
 
 
+def test_free_port_is_bindable_and_outside_the_kernels_ephemeral_range():
+    import socket
+
+    from vidcolor.services import _ephemeral_range, free_port
+
+    low, high = _ephemeral_range()
+    ports = {free_port() for _ in range(20)}
+    assert len(ports) > 1  # chosen at random, so two servers started together rarely collide
+    for port in ports:
+        assert 20000 <= port < low or low <= 21000, (port, low, high)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.slow
 def test_warm_services_are_used_by_commands_and_stopped(film_mp4, tmp_path):
-    env = {"VIDCOLOR_CACHE_DIR": str(tmp_path / "cache")}
+    # a home without ~/.ray/auth_token, as on a fresh machine: `services start` makes the user's token
+    env = {"VIDCOLOR_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
     env_off = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PREFECT_API_URL")}
     assert "not running" in run_cli(["services", "status"], env=env).stdout
     started = run_cli(["services", "start"], env=env, timeout=300)
     try:
         assert started.returncode == 0, started.stderr[-2000:]
+        token_file = tmp_path / "home" / ".ray" / "auth_token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        assert len(token) >= 32 and token not in started.stdout + started.stderr
         status = json.loads(run_cli(["services", "status", "--json"], env=env).stdout)
         assert status["ray_address"].startswith("127.0.0.1:") and status["prefect_api_url"].startswith("http://127.0.0.1:")
         again = run_cli(["services", "start"], env=env, timeout=60)  # already running: the same ones

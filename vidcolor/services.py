@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -83,13 +84,18 @@ def start(cpus: int | None = None, timeout: float = 180) -> LocalServices:
     logs = cache_root() / "services"
     logs.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
-    ray_port, prefect_port = _free_port(), _free_port()
+    ray_port = free_port()
+    prefect_port = free_port()
+    while prefect_port == ray_port:
+        prefect_port = free_port()
     # short: Ray's unix socket paths are length-limited
     ray_temp = tempfile.mkdtemp(prefix="vidcolor-ray-", dir="/tmp")
     # token auth unless the environment says otherwise: only this user's commands (which read the
     # token from ~/.ray, where `ray start` keeps it) may run code on the head
     auth = os.environ.get("RAY_AUTH_MODE", "token")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": auth}
+    if auth == "token":
+        _ensure_ray_token(bin_dir, env)
     # --block keeps each in a process group of its own, which stop() ends as a whole
     ray = subprocess.Popen(
         [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(ray_port),
@@ -112,6 +118,23 @@ def start(cpus: int | None = None, timeout: float = 180) -> LocalServices:
     raise RuntimeError(f"the services did not start within {timeout:.0f} s; see {logs}")
 
 
+def _ensure_ray_token(bin_dir: Path, env: dict) -> None:
+    """`ray start` (unlike a local ray.init) refuses token mode without a token: on a machine that
+    has none yet, make the user's own (~/.ray/auth_token, readable by the user alone) with Ray's
+    CLI. The CLI prints the token; it goes nowhere."""
+    if env.get("RAY_AUTH_TOKEN") or env.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    path = Path.home() / ".ray" / "auth_token"
+    if path.is_file() and path.stat().st_size:
+        return
+    made = subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if made.returncode != 0 or not path.is_file():
+        raise RuntimeError(f"could not create a Ray auth token at {path} "
+                           f"(`ray get-auth-token --generate` exit {made.returncode})")
+    path.chmod(0o600)
+
+
 def launch_prefect_server(port: int, env: dict, log, own_group: bool) -> subprocess.Popen:
     """`prefect server start` on loopback, API only (no UI, no background services): healthy in
     about 2.5 s here, where Prefect's ephemeral server first imports the whole server into the
@@ -123,35 +146,41 @@ def launch_prefect_server(port: int, env: dict, log, own_group: bool) -> subproc
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=own_group)
 
 
-def start_prefect_for_this_process(timeout: float = 90) -> str:
+def start_prefect_for_this_process(timeout: float = 90, attempts: int = 3) -> str:
     """The embedded default's Prefect API: a server for this process alone (in its process group,
     so whatever ends the group ends it too), stopped when the process exits. Sets and returns
-    PREFECT_API_URL."""
+    PREFECT_API_URL. A server that exits while starting (its port taken between our choice and its
+    bind) is started again on another port."""
     import atexit
 
-    port = _free_port()
-    proc = launch_prefect_server(port, dict(os.environ), subprocess.DEVNULL, own_group=False)
-
-    def stop_server() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    atexit.register(stop_server)
-    api_url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + timeout
-    while not _healthy(api_url):
-        if proc.poll() is not None or time.time() > deadline:
-            stop_server()
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        proc = launch_prefect_server(port, dict(os.environ), subprocess.DEVNULL, own_group=False)
+        atexit.register(_stop_process, proc)
+        api_url = f"http://127.0.0.1:{port}/api"
+        while not _healthy(api_url):
+            if proc.poll() is not None or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        else:
+            os.environ["PREFECT_API_URL"] = api_url
+            return api_url
+        _stop_process(proc)
+        if time.time() > deadline or attempt == attempts:
             raise RuntimeError(f"the local Prefect server did not start (exit {proc.returncode}); "
                                "`prefect server start` shows why")
-        time.sleep(0.1)
-    os.environ["PREFECT_API_URL"] = api_url
-    return api_url
+    raise AssertionError("unreachable")
+
+
+def _stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def stop() -> bool:
@@ -222,7 +251,32 @@ def _end_group(pid: int, grace: float = 20) -> None:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
+def free_port() -> int:
+    """A loopback port free now, for a server we are about to start on it.
+
+    Taken below the kernel's ephemeral range where there is room: a port the kernel hands out for
+    ``bind(0)`` is soon handed out again, and Ray binds many of its own ports that way while it
+    starts, so a server started on such a port in parallel with Ray can find it taken (or a test
+    can find Ray's gRPC server answering on it). Ray's fixed ports (6379, 8265, 10001, its worker
+    range 10002-19999) lie below the range used here.
+    """
+    low, _ = _ephemeral_range()
+    candidates = list(range(20000, low)) if low > 20000 + 1000 else []
+    for port in random.sample(candidates, min(64, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room below the ephemeral range (or all taken): the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
