@@ -153,12 +153,15 @@ def model_only(clip: Path, frames: int = 240, batch: int = 8, rounds: int = 2) -
     chunk = Chunk(0, 0, 0, len(luma), 0, len(luma))
     out = {"frames": len(luma), "render_size": list(size), "batch": batch, "threads": threads, "runtimes": {}}
     results = {}
-    saved = {k: os.environ.get(k) for k in ("VIDCOLOR_PRECISION", "VIDCOLOR_RUNTIME")}
-    # torch fp32 first: the path before this work, and what the others' chroma is compared with
-    configs = (("torch", "fp32"), ("torch", "auto"), ("openvino", "fp32"), ("auto", "auto"))
+    saved = {k: os.environ.get(k) for k in ("VIDCOLOR_PRECISION", "VIDCOLOR_RUNTIME", "VIDCOLOR_INT8")}
+    # torch fp32 first: the path before this work, and what the others' chroma is compared with;
+    # the default (auto: OpenVINO bf16 with the int8 head decoder) last
+    configs = (("torch", "fp32", "off"), ("torch", "auto", "off"), ("openvino", "fp32", "off"),
+               ("openvino", "auto", "off"), ("auto", "auto", "auto"))
     try:
-        for runtime, precision in configs:
+        for runtime, precision, int8 in configs:
             os.environ["VIDCOLOR_RUNTIME"], os.environ["VIDCOLOR_PRECISION"] = runtime, precision
+            os.environ["VIDCOLOR_INT8"] = int8
             colorizer = load_colorizer("default", device="cpu")
             label = getattr(colorizer, "runtime", "torch")
             predict_chunk_ab(colorizer, luma[:24], False, Chunk(0, 0, 0, 24, 0, 24), batch)  # warm-up
@@ -167,7 +170,7 @@ def model_only(clip: Path, frames: int = 240, batch: int = 8, rounds: int = 2) -
             diff = np.abs(results[label].astype(np.int16) - results["torch fp32"].astype(np.int16))
             out["runtimes"][label] = {"fps": round(len(luma) / best, 2), "ab_difference_to_torch_fp32": {
                 "mean": round(float(diff.mean()), 3), "p99": float(np.percentile(diff, 99))}}
-            if (runtime, precision) == ("auto", "auto"):
+            if (runtime, precision, int8) == ("auto", "auto", "auto"):
                 out["model_fps"], out["model_runtime"] = out["runtimes"][label]["fps"], label
                 out["ab_difference_to_fp32"] = out["runtimes"][label]["ab_difference_to_torch_fp32"]
     finally:

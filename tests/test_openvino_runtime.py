@@ -17,9 +17,10 @@ def _luma(n=11, h=64, w=96, seed=0):
     return np.stack([cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 3) * 100 for _ in range(n)])
 
 
-def _colorizer(monkeypatch, runtime, precision):
+def _colorizer(monkeypatch, runtime, precision, int8="off"):
     monkeypatch.setenv("VIDCOLOR_RUNTIME", runtime)
     monkeypatch.setenv("VIDCOLOR_PRECISION", precision)
+    monkeypatch.setenv("VIDCOLOR_INT8", int8)
     return load_gan_colorizer(None, "cpu")
 
 
@@ -126,3 +127,61 @@ def test_a_preloaded_malloc_leaves_the_network_to_torch(monkeypatch):
     monkeypatch.setenv("VIDCOLOR_RUNTIME", "auto")
     preload_tcmalloc()  # local Ray's workers: no tcmalloc where OpenVINO runs the network
     assert "LD_PRELOAD" not in __import__("os").environ
+
+
+def _fake_quantize_count(model) -> int:
+    return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+
+
+def test_int8_head_decoder_stays_close_to_bf16(monkeypatch, tmp_path, reference):
+    """The shipped quantisers make the head decoder int8 in bf16 mode; its chroma stays within a
+    fraction of a just-noticeable difference of bf16's, and VIDCOLOR_INT8=off turns it off."""
+    from vidcolor.models.int8_head import quantisers_path
+    from vidcolor.models.precision import native_bf16
+
+    monkeypatch.setenv("VIDCOLOR_CACHE_DIR", str(tmp_path))
+    gan = _colorizer(monkeypatch, "openvino", "bf16", int8="auto")
+    assert quantisers_path(gan.path).is_file()
+    assert gan.runtime == "openvino bf16, int8 head"
+    int8 = np.concatenate([ab for _, ab in gan.predict_sequence(reference["L"], 4)])
+    bf16 = np.concatenate([ab for _, ab in _colorizer(monkeypatch, "openvino", "bf16").predict_sequence(reference["L"], 4)])
+    diff = np.abs(int8 - bf16)
+    assert diff.max() > 0  # the head really ran quantised
+    if native_bf16("cpu"):
+        assert diff.mean() < 1.0
+    assert _colorizer(monkeypatch, "openvino", "fp32", int8="auto").runtime == "openvino fp32"  # fp32 stays exact
+    monkeypatch.setenv("VIDCOLOR_INT8", "on")  # a misspelt setting, whatever the precision
+    with pytest.raises(ValueError, match="VIDCOLOR_INT8"):
+        load_gan_colorizer(None, "cpu")
+
+
+def test_int8_quantisers_round_trip_and_refuse_what_does_not_fit(monkeypatch, tmp_path):
+    import openvino as ov
+    from safetensors import safe_open
+
+    from vidcolor.models.int8_head import apply_quantisers, quantisers_path, save_quantisers
+
+    monkeypatch.setenv("VIDCOLOR_CACHE_DIR", str(tmp_path))
+    gan = _colorizer(monkeypatch, "openvino", "fp32")
+    shipped = quantisers_path(gan.path)
+    head = sorted((tmp_path / "openvino").glob("*/head_logits.onnx"))[0]
+    core = ov.Core()
+    model = core.read_model(str(head))
+    n = apply_quantisers(model, shipped, gan.identity)
+    assert n == _fake_quantize_count(model) > 10
+    again = tmp_path / "again.safetensors"
+    assert save_quantisers(model, again, gan.identity) == n  # what was put in is what is read back
+    with safe_open(str(shipped), "np") as a, safe_open(str(again), "np") as b:
+        assert a.metadata() == b.metadata()
+        assert sorted(a.keys()) == sorted(b.keys())
+        for key in a.keys():
+            np.testing.assert_array_equal(a.get_tensor(key), b.get_tensor(key))
+
+    fresh = core.read_model(str(head))
+    with pytest.raises(ValueError, match="made for weights"):
+        apply_quantisers(fresh, shipped, "vidcolor-gan-other-weights")
+    renamed = core.read_model(str(head))
+    next(op for op in renamed.get_ops() if op.get_type_name() == "Convolution").set_friendly_name("elsewhere")
+    with pytest.raises(ValueError, match="has no node"):
+        apply_quantisers(renamed, shipped, gan.identity)
+    assert _fake_quantize_count(fresh) == _fake_quantize_count(renamed) == 0  # a refusal changes nothing

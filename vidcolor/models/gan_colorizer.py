@@ -20,6 +20,7 @@ from vidcolor.atomic import atomic_path
 from vidcolor.colorizer import Colorizer, FrameContext
 from vidcolor.models import openvino_runtime
 from vidcolor.models.generator import Generator, GeneratorConfig
+from vidcolor.models.int8_head import quantisers_path
 from vidcolor.models.weights_file import (DEFAULT_WEIGHTS, GAN_SIZE_MULTIPLE, MODEL_NAME, check_weights_file,
                                           weights_info)
 
@@ -79,7 +80,8 @@ class GanColorizer(Colorizer):
         self._identity = weights_info(self.path, meta).identity
         self.logit_bias: torch.Tensor | None = None
         # the heavy networks compiled by OpenVINO, on a CPU where it is installed
-        self.openvino = openvino_runtime.networks_for(self.generator, self._identity, self.device, self._bf16)
+        self.openvino = openvino_runtime.networks_for(self.generator, self._identity, self.device, self._bf16,
+                                                      quantisers_path(self.path))
 
     @property
     def bf16(self) -> bool:
@@ -90,13 +92,14 @@ class GanColorizer(Colorizer):
     def bf16(self, on: bool) -> None:
         self._bf16 = bool(on)
         if self.openvino is not None and self.openvino.precision != ("bf16" if on else "fp32"):
-            self.openvino = openvino_runtime.OpenVinoNetworks(self.generator, self._identity, self._bf16)
+            self.openvino = openvino_runtime.OpenVinoNetworks(self.generator, self._identity, self._bf16,
+                                                              int8_quantisers=quantisers_path(self.path))
 
     @property
     def runtime(self) -> str:
-        """What runs the network, e.g. "openvino bf16" or "torch fp32"."""
+        """What runs the network, e.g. "openvino bf16", "openvino bf16, int8 head" or "torch fp32"."""
         if self.openvino is not None:
-            return f"openvino {self.openvino.precision}"
+            return f"openvino {self.openvino.precision}" + (", int8 head" if self.openvino.int8_head else "")
         return f"torch {'bf16' if self.bf16 else str(self.dtype).removeprefix('torch.').replace('float', 'fp')}"
 
     @property

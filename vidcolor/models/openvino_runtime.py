@@ -29,10 +29,13 @@ from vidcolor.models.runtime_choice import available, malloc_preloaded, runtime_
 log = logging.getLogger(__name__)
 
 
-def networks_for(gen, identity: str, device: str, bf16: bool) -> "OpenVinoNetworks | None":
+def networks_for(gen, identity: str, device: str, bf16: bool,
+                 int8_quantisers: Path | None = None) -> "OpenVinoNetworks | None":
     """OpenVINO's networks for a CPU colorizer with a bins head where OpenVINO is installed, else
     None (torch runs it). VIDCOLOR_RUNTIME=torch turns it off; =openvino makes any failure an error,
-    where by default a failure to export or compile is logged and torch runs the network."""
+    where by default a failure to export or compile is logged and torch runs the network.
+    ``int8_quantisers``: the head decoder's (vidcolor.models.int8_head), used in bf16 where the file
+    exists."""
     choice = runtime_choice()
     if choice == "torch" or not device.startswith("cpu") or gen.config.head != "bins":
         return None
@@ -50,7 +53,7 @@ def networks_for(gen, identity: str, device: str, bf16: bool) -> "OpenVinoNetwor
         log.warning("LD_PRELOAD=%s replaces malloc, under which OpenVINO aborts; torch runs the network", preloaded)
         return None
     try:
-        return OpenVinoNetworks(gen, identity, bf16)
+        return OpenVinoNetworks(gen, identity, bf16, int8_quantisers=int8_quantisers)
     except Exception as e:  # noqa: BLE001 - any failure: torch is always there to run the network
         if choice == "openvino":
             raise
@@ -147,7 +150,8 @@ class OpenVinoNetworks:
     distribution is always decoded in fp32: in bf16 ab would be off by up to half a unit, enough
     to band smooth gradients."""
 
-    def __init__(self, gen, identity: str, bf16: bool, threads: int | None = None, cache: Path | None = None):
+    def __init__(self, gen, identity: str, bf16: bool, threads: int | None = None, cache: Path | None = None,
+                 int8_quantisers: Path | None = None):
         import openvino as ov
 
         from vidcolor.store.base import cache_root
@@ -162,9 +166,20 @@ class OpenVinoNetworks:
         core.set_property({"CACHE_DIR": str(files["per_frame"].parent / "compiled")})
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
-        compiled = {name: core.compile_model(core.read_model(str(path)), "CPU",
+        models = {name: core.read_model(str(path)) for name, path in files.items()}
+        wanted = int8_wanted()  # checked whatever the precision: a misspelt setting is an error, not ignored
+        self.int8_head = bool(wanted and bf16 and int8_quantisers is not None and int8_quantisers.is_file())
+        if self.int8_head:
+            from vidcolor.models.int8_head import apply_quantisers
+
+            try:
+                apply_quantisers(models["head_logits"], int8_quantisers, identity)
+            except (ValueError, OSError) as e:
+                log.warning("the head decoder runs in bf16: %s", e)
+                self.int8_head = False
+        compiled = {name: core.compile_model(model, "CPU",
                                              dict(config, INFERENCE_PRECISION_HINT="f32") if name == "decode_bins" else config)
-                    for name, path in files.items()}
+                    for name, model in models.items()}
         self._per_frame, self._temporal, self._head, self._decode = (compiled[n] for n in NETWORKS)
         self.precision = "bf16" if bf16 else "fp32"
         self.encoder_input = gen.encoder_input
@@ -190,6 +205,14 @@ class OpenVinoNetworks:
         """Logits -> ab at their resolution (Generator.decode_logits with the config's decoding)."""
         bias = self.no_bias if logit_bias is None else _array(logit_bias)
         return torch.from_numpy(self._decode([_array(logits), bias])[0])
+
+
+def int8_wanted() -> bool:
+    """VIDCOLOR_INT8: auto (the int8 head decoder where its quantisers ship) or off."""
+    choice = os.environ.get("VIDCOLOR_INT8", "auto").lower()
+    if choice not in ("auto", "off"):
+        raise ValueError(f"VIDCOLOR_INT8 must be auto or off, got {choice}")
+    return choice == "auto"
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
