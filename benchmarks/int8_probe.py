@@ -58,6 +58,7 @@ def main() -> None:
 
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
+    os.environ["VIDCOLOR_INT8"] = "off"  # the networks as exported, quantised here
     colorizer = load_colorizer("default", device="cpu")
     net = colorizer.openvino
     if net is None or net.precision != "bf16":

@@ -5,7 +5,7 @@ convolutions int8; measured on the eval photos it changes PSNR by +0.013 dB and 
 model up 1.16x on 2 cores (the per-frame network in int8 lost 1.6 dB and is left in bf16:
 docs/performance.md, benchmarks/int8_probe.py). What NNCF adds to the network is only
 FakeQuantize operations: where each sits and its ranges are kept in a small safetensors file
-(``<weights>.int8-head.safetensors``), written once by ``python -m vidcolor.models.int8_head`` and
+(``<weights>.int8-head.safetensors``), written once by ``python -m vidcolor.training.int8_calibration`` and
 put back into the exported network at load time, so running it needs neither NNCF nor a
 calibration set, and the weights stay one safetensors file.
 """
@@ -98,58 +98,3 @@ def apply_quantisers(model, path: Path, weights_identity: str) -> int:
             target.replace_source_output(fq.output(0))
     model.validate_nodes_and_infer_types()
     return len(plans)
-
-
-def main() -> None:
-    """Calibrate the head decoder of the default weights on training photos and write its
-    quantisers beside the weights. Needs NNCF (from PyPI; not a dependency of vidcolor)."""
-    import argparse
-    import random
-
-    import nncf
-    import openvino as ov
-
-    from vidcolor.colorizers import load_colorizer
-    from vidcolor.evaluation.images import list_images, read_rgb
-    from vidcolor.models.gan_colorizer import colorize_rgb_image
-    from vidcolor.models.openvino_runtime import _exported
-    from vidcolor.store.base import cache_root
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("photos", help="folder of training photos (never the eval set)")
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--render-size", type=int, default=256)
-    args = parser.parse_args()
-
-    colorizer = load_colorizer("default", device="cpu")
-    net = colorizer.openvino
-    if net is None:
-        raise SystemExit("needs OpenVINO running the generator on this CPU")
-    seen = []
-    compiled = net._head
-
-    class Recorder:
-        outputs = compiled.outputs
-
-        def __call__(self, inputs):
-            seen.append([a.copy() for a in inputs])
-            return compiled(inputs)
-
-    net._head = Recorder()
-    photos = list_images(Path(args.photos))
-    random.Random(0).shuffle(photos)
-    for p in photos[: args.count]:
-        colorize_rgb_image(colorizer, read_rgb(p), args.render_size)
-    net._head = compiled
-    files = _exported(colorizer.generator, colorizer._identity, cache_root() / "openvino")
-    model = ov.Core().read_model(str(files[NETWORK]))
-    names = [i.get_any_name() for i in model.inputs]
-    quantised = nncf.quantize(model, nncf.Dataset(seen, lambda xs: dict(zip(names, xs))), subset_size=len(seen),
-                              preset=nncf.QuantizationPreset.MIXED)
-    out = quantisers_path(colorizer.path)
-    n = save_quantisers(quantised, out, colorizer._identity)
-    print(f"wrote {out} ({n} quantisers, calibrated on {len(seen)} photos from {args.photos})")
-
-
-if __name__ == "__main__":
-    main()
