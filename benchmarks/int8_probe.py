@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -31,17 +30,6 @@ RESULT = REPO / "benchmarks" / "results" / "int8_probe.json"
 CALIBRATION_PHOTOS = 200
 
 
-class _Recorder:
-    """Stands in for a compiled network and keeps what it is called with (the calibration set)."""
-
-    def __init__(self, compiled):
-        self.compiled, self.outputs, self.seen = compiled, compiled.outputs, []
-
-    def __call__(self, inputs):
-        self.seen.append([a.copy() for a in inputs])
-        return self.compiled(inputs)
-
-
 def main() -> None:
     import cv2
     import nncf
@@ -52,9 +40,9 @@ def main() -> None:
     from vidcolor.color import rgb_to_lab
     from vidcolor.colorizers import load_colorizer
     from vidcolor.evaluation.images import evaluate_images, list_images, read_rgb
-    from vidcolor.models.gan_colorizer import colorize_rgb_image
     from vidcolor.models.openvino_runtime import _exported
     from vidcolor.store.base import cache_root
+    from vidcolor.training.int8_calibration import calibration_inputs, quantise
 
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
@@ -69,21 +57,11 @@ def main() -> None:
     bf16_networks = {"per_frame": net._per_frame, "head_logits": net._head}
 
     # calibration inputs: what the two networks see while train/ photos are colorized
-    recorders = {name: _Recorder(compiled) for name, compiled in bf16_networks.items()}
-    net._per_frame, net._head = recorders["per_frame"], recorders["head_logits"]
-    train = list_images(SHARED_IMAGES / "train")
-    random.Random(0).shuffle(train)
-    for path in train[:CALIBRATION_PHOTOS]:
-        colorize_rgb_image(colorizer, read_rgb(path), 256)
-    net._per_frame, net._head = bf16_networks["per_frame"], bf16_networks["head_logits"]
-
+    seen = calibration_inputs(colorizer, ("_per_frame", "_head"), SHARED_IMAGES / "train", CALIBRATION_PHOTOS, 256)
     int8_networks = {}
-    for name, recorder in recorders.items():
-        model = core.read_model(str(files[name]))
-        input_names = [i.get_any_name() for i in model.inputs]
-        dataset = nncf.Dataset(recorder.seen, lambda xs, names=input_names: dict(zip(names, xs)))
+    for name, attribute in (("per_frame", "_per_frame"), ("head_logits", "_head")):
         t0 = time.time()
-        quantised = nncf.quantize(model, dataset, subset_size=len(recorder.seen), preset=nncf.QuantizationPreset.MIXED)
+        quantised = quantise(core.read_model(str(files[name])), seen[attribute])
         int8_networks[name] = core.compile_model(quantised, "CPU", config)
         print(f"{name}: quantised in {time.time() - t0:.1f} s", flush=True)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidcolor.models.runtime_choice import available, malloc_preloaded, runtime_choice
+from vidcolor.models.runtime_choice import available, int8_wanted, malloc_preloaded, runtime_choice
 
 log = logging.getLogger(__name__)
 
@@ -205,14 +205,6 @@ class OpenVinoNetworks:
         """Logits -> ab at their resolution (Generator.decode_logits with the config's decoding)."""
         bias = self.no_bias if logit_bias is None else _array(logit_bias)
         return torch.from_numpy(self._decode([_array(logits), bias])[0])
-
-
-def int8_wanted() -> bool:
-    """VIDCOLOR_INT8: auto (the int8 head decoder where its quantisers ship) or off."""
-    choice = os.environ.get("VIDCOLOR_INT8", "auto").lower()
-    if choice not in ("auto", "off"):
-        raise ValueError(f"VIDCOLOR_INT8 must be auto or off, got {choice}")
-    return choice == "auto"
 
 
 def _array(t: torch.Tensor) -> np.ndarray:

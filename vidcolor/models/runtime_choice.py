@@ -15,6 +15,14 @@ def runtime_choice() -> str:
     return choice
 
 
+def int8_wanted() -> bool:
+    """VIDCOLOR_INT8: auto (the int8 head decoder where its quantisers ship) or off."""
+    choice = os.environ.get("VIDCOLOR_INT8", "auto").lower()
+    if choice not in ("auto", "off"):
+        raise ValueError(f"VIDCOLOR_INT8 must be auto or off, got {choice}")
+    return choice == "auto"
+
+
 def available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
