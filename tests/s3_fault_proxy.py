@@ -22,10 +22,13 @@ _ERROR_BODY = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</C
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, rate: float = 0.1, stall_seconds: float = 2.0, seed: int = 16):
+    def __init__(self, upstream: str, rate: float = 0.1, stall_seconds: float = 2.0, seed: int = 16,
+                 kinds: tuple[str, ...] = FAULTS, limit: int | None = None):
+        """``kinds``: the faults that take turns; ``limit``: how many faults in all, then clean passes."""
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
         self.rate, self.stall_seconds = rate, stall_seconds
+        self.kinds, self.limit = kinds, limit
         self.random = random.Random(seed)  # which requests fail; the kinds take turns
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
@@ -108,8 +111,9 @@ class FaultProxy:
     def pick(self) -> str:
         """Clean or, for ``rate`` of the requests, the next fault in turn (so every kind occurs)."""
         with self.lock:
-            if self.random.random() < self.rate:
-                fault = FAULTS[sum(self.counts[f] for f in FAULTS) % len(FAULTS)]
+            injected = sum(self.counts[f] for f in FAULTS)
+            if self.random.random() < self.rate and (self.limit is None or injected < self.limit):
+                fault = self.kinds[injected % len(self.kinds)]
             else:
                 fault = "clean"
             self.counts[fault] += 1

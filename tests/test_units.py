@@ -103,6 +103,42 @@ def test_s3_store_over_http(s3_server):
         store.get_bytes("k/nope")
 
 
+def test_s3_responses_cut_short_are_read_again(s3_server, monkeypatch, tmp_path):
+    """Responses whose body breaks off after the headers (a reset), for every kind of call: each is
+    made again and none returns a partial answer. botocore alone lets GetObject's 404 escape."""
+    import boto3
+    from s3_fault_proxy import FaultProxy
+
+    from vidcolor.store.s3 import s3_client
+
+    boto3.client("s3").create_bucket(Bucket="cut")
+    store = open_store("s3://cut/p")
+    keys = [f"k/{i:03d}.bin" for i in range(40)]  # a listing long enough to be cut
+    for key in keys:
+        store.put_bytes(key, key.encode() * 100)
+    try:
+        with FaultProxy(s3_server["endpoint"], rate=1.0, kinds=("truncate",), limit=3) as proxy:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+            s3_client.cache_clear()
+            assert store.list("k") == keys
+            assert proxy.counts["truncate"] == 3 and proxy.counts["clean"] == 1
+            proxy.limit += 3
+            with pytest.raises(KeyError):  # GetObject's 404: botocore reads an error's body outside its retries
+                store.get_bytes("k/missing")
+            proxy.limit += 3
+            assert store.get_bytes(keys[7]) == keys[7].encode() * 100
+            proxy.limit += 3
+            assert store.create_exclusive(keys[0], b"other") is False  # its 412's body is cut too
+            proxy.limit += 3
+            store.download_file(keys[9], tmp_path / "got")
+            assert (tmp_path / "got").read_bytes() == keys[9].encode() * 100
+        assert proxy.counts["truncate"] == 15
+    finally:
+        monkeypatch.undo()
+        s3_client.cache_clear()
+    assert store.get_bytes(keys[0]) == keys[0].encode() * 100
+
+
 def test_done_marker_is_trusted_only_when_checksum_matches(tmp_path):
     store = open_store(str(tmp_path / "s"))
     layout = RunLayout("r1")

@@ -19,7 +19,7 @@ _MULTIPART_THRESHOLD = 64 << 20
 _CONNECT_TIMEOUT_S = 10
 _READ_TIMEOUT_S = 60
 _TOTAL_ATTEMPTS = 5  # the first try and four retries
-_BODY_ATTEMPTS = 5
+_CUT_RESPONSE_ATTEMPTS = 5
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,6 +38,43 @@ def s3_client():
     )
 
 
+def _cut_response_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import HTTPClientError, IncompleteReadError
+    from urllib3.exceptions import HTTPError
+
+    return HTTPClientError, IncompleteReadError, HTTPError
+
+
+def retry_cut_responses(call):
+    """Run ``call`` again when its response was cut short after the headers arrived.
+
+    botocore retries a request that fails before its response comes, and reads a plain response's
+    body inside those retries. Two cuts escape them:
+    - the error body of a streaming call (GetObject's 404, for one) is read outside the retries, and
+      a reset there raises urllib3's ProtocolError from inside the call;
+    - a streaming body breaks off in read() (a reset, a stalled read).
+    Each call here is idempotent, so it is made again, whole."""
+
+    @functools.wraps(call)
+    def retrying(*args, **kwargs):
+        errors = _cut_response_errors()
+        for attempt in range(_CUT_RESPONSE_ATTEMPTS):
+            try:
+                return call(*args, **kwargs)
+            except errors:
+                if attempt == _CUT_RESPONSE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    return retrying
+
+
+@retry_cut_responses
+def _head_bucket(bucket: str) -> None:
+    s3_client().head_bucket(Bucket=bucket)
+
+
 def check_bucket(uri: str) -> None:
     """Raise a one-line BadInputError when the bucket is missing or unreachable."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -46,7 +83,7 @@ def check_bucket(uri: str) -> None:
     if not bucket:
         raise BadInputError(uri, "no bucket in the S3 URI")
     try:
-        s3_client().head_bucket(Bucket=bucket)
+        _head_bucket(bucket)
     except ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchBucket", "NotFound"):
@@ -74,28 +111,22 @@ class S3Store(ObjectStore):
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    @retry_cut_responses
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import (ClientError, ConnectionClosedError, IncompleteReadError, ReadTimeoutError,
-                                         ResponseStreamingError)
+        from botocore.exceptions import ClientError
 
-        # botocore retries a request that fails; a body cut short after the headers came (a reset, a
-        # stalled read) fails only in read(), which checks the length: read the object again.
-        for attempt in range(_BODY_ATTEMPTS):
-            try:
-                return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    raise KeyError(key) from None
-                raise
-            except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError, ConnectionClosedError):
-                if attempt == _BODY_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.2 * 2 ** attempt)
-        raise AssertionError("unreachable")
+        try:
+            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise
 
+    @retry_cut_responses
     def put_bytes(self, key: str, data: bytes) -> None:
         s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    @retry_cut_responses
     def create_exclusive(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
 
@@ -108,6 +139,7 @@ class S3Store(ObjectStore):
                 return False
             raise
 
+    @retry_cut_responses
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -119,6 +151,7 @@ class S3Store(ObjectStore):
                 return False
             raise
 
+    @retry_cut_responses
     def stat(self, key: str) -> ObjectStat | None:
         from botocore.exceptions import ClientError
 
@@ -130,6 +163,7 @@ class S3Store(ObjectStore):
             raise
         return ObjectStat(int(head.get("ContentLength", 0)), head.get("ETag", "").strip('"'))
 
+    @retry_cut_responses
     def list(self, prefix: str) -> list[str]:
         full = self._key(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
@@ -138,9 +172,11 @@ class S3Store(ObjectStore):
             keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(keys)
 
+    @retry_cut_responses
     def delete(self, key: str) -> None:
         s3_client().delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    @retry_cut_responses
     def abort_incomplete_uploads(self, key: str) -> list[str]:
         client, full = s3_client(), self._key(key)
         uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
@@ -151,6 +187,7 @@ class S3Store(ObjectStore):
                 aborted.append(f"s3://{self.bucket}/{full} (upload {up['UploadId']})")
         return aborted
 
+    @retry_cut_responses
     def download_file(self, key: str, path) -> None:
         from botocore.exceptions import ClientError
 
@@ -161,6 +198,7 @@ class S3Store(ObjectStore):
                 raise KeyError(key) from None
             raise
 
+    @retry_cut_responses
     def upload_file(self, path, key: str) -> None:
         # One PUT or a multipart upload: either way the object appears only when complete.
         from vidcolor.failpoints import failpoint
