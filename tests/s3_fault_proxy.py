@@ -4,6 +4,7 @@ Each request, with probability ``rate``, meets one fault instead of a clean pass
 reset before the request reaches S3, or after S3 handled it (the client never hears that it
 worked), a 503 SlowDown, a 500 InternalError, a stall before the request is passed on, or a
 response body cut short (headers promise the full length, the connection closes half way).
+One more kind, only when asked for: "stall-body", half the body and then silence for ``stall_seconds``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = ("reset-before", "reset-after", "503", "500", "stall", "truncate")
+_ALL_FAULTS = FAULTS + ("stall-body",)
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 _ERROR_BODY = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message>"
                "</Error>")
@@ -70,7 +72,7 @@ class FaultProxy:
                 status, headers, data = proxy.forward(self.command, self.path, self.headers, body)
                 if fault == "reset-after":
                     return self._reset()
-                if fault == "truncate" and len(data) > 1 and self.command != "HEAD":
+                if fault in ("truncate", "stall-body") and len(data) > 1 and self.command != "HEAD":
                     self.send_response_only(status)
                     for k, v in headers:
                         self.send_header(k, v)
@@ -78,8 +80,10 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
+                    if fault == "stall-body":
+                        threading.Event().wait(proxy.stall_seconds)
                     return self._reset()
-                if fault == "truncate":
+                if fault in ("truncate", "stall-body"):
                     proxy.count("clean")  # nothing to cut: counted as a clean pass
                 self._reply(status, dict(headers), data, head=self.command == "HEAD")
 
@@ -111,7 +115,7 @@ class FaultProxy:
     def pick(self) -> str:
         """Clean or, for ``rate`` of the requests, the next fault in turn (so every kind occurs)."""
         with self.lock:
-            injected = sum(self.counts[f] for f in FAULTS)
+            injected = sum(self.counts[f] for f in _ALL_FAULTS)
             if self.random.random() < self.rate and (self.limit is None or injected < self.limit):
                 fault = self.kinds[injected % len(self.kinds)]
             else:

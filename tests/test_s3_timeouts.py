@@ -63,3 +63,23 @@ def test_stalled_endpoint_times_out_after_retries(fresh_client, monkeypatch):
             conn.close()
         server.close()
     assert len(accepted) == 2, f"expected 2 attempts (1 retry), the server saw {len(accepted)}"
+
+
+def test_body_that_stalls_half_way_is_read_again(fresh_client, s3_server, monkeypatch):
+    """GetObject's headers come, then half the body and silence: the read times out and the object
+    is fetched again, whole. A stalled request, by contrast, is botocore's to retry (test above)."""
+    import boto3
+    from s3_fault_proxy import FaultProxy
+
+    from vidcolor.store import open_store
+
+    boto3.client("s3").create_bucket(Bucket="stalls")
+    store = open_store("s3://stalls/p")
+    store.put_bytes("k.bin", b"0123456789" * 1000)
+    monkeypatch.setattr(s3, "_READ_TIMEOUT_S", 0.5)
+    with FaultProxy(s3_server["endpoint"], rate=1.0, kinds=("stall-body",), limit=2,
+                    stall_seconds=3.0) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        s3.s3_client.cache_clear()
+        assert store.get_bytes("k.bin") == b"0123456789" * 1000
+    assert proxy.counts["stall-body"] == 2

@@ -38,11 +38,17 @@ def s3_client():
     )
 
 
+class _BodyCutShort(Exception):
+    """A streaming body broke off in read(): botocore's retries were over before it began."""
+
+
 def _cut_response_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import HTTPClientError, IncompleteReadError
+    # Not botocore's ConnectionError or HTTPClientError on the request itself (a stalled endpoint's
+    # read timeout, for one): botocore has already retried those _TOTAL_ATTEMPTS times.
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
     from urllib3.exceptions import HTTPError
 
-    return HTTPClientError, IncompleteReadError, HTTPError
+    return _BodyCutShort, IncompleteReadError, ResponseStreamingError, HTTPError
 
 
 def retry_cut_responses(call):
@@ -61,8 +67,10 @@ def retry_cut_responses(call):
         for attempt in range(_CUT_RESPONSE_ATTEMPTS):
             try:
                 return call(*args, **kwargs)
-            except errors:
+            except errors as e:
                 if attempt == _CUT_RESPONSE_ATTEMPTS - 1:
+                    if isinstance(e, _BodyCutShort) and e.__cause__ is not None:
+                        raise e.__cause__ from None
                     raise
                 time.sleep(0.2 * 2 ** attempt)
         raise AssertionError("unreachable")
@@ -113,14 +121,18 @@ class S3Store(ObjectStore):
 
     @retry_cut_responses
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
         try:
-            return s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            body = s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise KeyError(key) from None
             raise
+        try:
+            return body.read()
+        except (ReadTimeoutError, ConnectionClosedError) as e:
+            raise _BodyCutShort(key) from e
 
     @retry_cut_responses
     def put_bytes(self, key: str, data: bytes) -> None:
