@@ -71,3 +71,34 @@ def test_warm_services_are_used_by_commands_and_stopped(film_mp4, tmp_path):
 
     assert not any(_group_alive(pid) for pid in (status["ray_pid"], status["prefect_pid"]))
     assert not Path(status["ray_temp_dir"]).exists()
+
+
+_MOVED_SERVER = """
+import socket, sys
+import prefect  # imported before the server starts: its settings must follow the URL we set
+from prefect.settings import get_current_settings
+from vidcolor import services
+
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen(1)
+ports = [taken.getsockname()[1], services.free_port()]
+services.free_port = lambda: ports.pop(0)
+url = services.start_prefect_for_this_process(timeout=90)
+assert not ports, "the server was not moved to the second port"
+print(url, get_current_settings().api.url)
+"""
+
+
+def test_own_prefect_server_moves_port_and_prefect_follows():
+    """The command's own Prefect server finds its first port taken: it starts on another, and
+    Prefect (imported before, when the URL was the first port's) talks to the second."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run([sys.executable, "-c", _MOVED_SERVER], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    url, prefect_url = done.stdout.split()
+    assert url == prefect_url and url.startswith("http://127.0.0.1:")
