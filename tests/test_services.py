@@ -78,13 +78,14 @@ import socket, sys
 import prefect  # imported before the server starts: its settings must follow the URL we set
 from prefect.settings import get_current_settings
 from vidcolor import services
+from vidcolor.cli._common import follow_prefect_api_url
 
 taken = socket.socket()
 taken.bind(("127.0.0.1", 0))
 taken.listen(1)
 ports = [taken.getsockname()[1], services.free_port()]
 services.free_port = lambda: ports.pop(0)
-url = services.start_prefect_for_this_process(timeout=90)
+url = services.start_prefect_for_this_process(timeout=90, while_starting=follow_prefect_api_url)
 assert not ports, "the server was not moved to the second port"
 print(url, get_current_settings().api.url)
 """

@@ -24,6 +24,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 
 from vidcolor.atomic import atomic_path
 from vidcolor.lease import process_exists, process_stat
@@ -146,11 +147,13 @@ def launch_prefect_server(port: int, env: dict, log, own_group: bool) -> subproc
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=own_group)
 
 
-def start_prefect_for_this_process(timeout: float = 90, attempts: int = 3) -> str:
+def start_prefect_for_this_process(timeout: float = 90, attempts: int = 3,
+                                   while_starting: Callable[[], None] | None = None) -> str:
     """The embedded default's Prefect API: a server for this process alone (in its process group,
     so whatever ends the group ends it too), stopped when the process exits. Sets and returns
     PREFECT_API_URL. A server that exits while starting (its port taken between our choice and its
-    bind) is started again on another port. Prefect itself is imported while its server starts."""
+    bind) is started again on another port. ``while_starting`` runs once PREFECT_API_URL names the
+    server being started, each time it is set or unset (the CLI imports Prefect then)."""
     import atexit
 
     deadline = time.time() + timeout
@@ -159,7 +162,9 @@ def start_prefect_for_this_process(timeout: float = 90, attempts: int = 3) -> st
         proc = launch_prefect_server(port, dict(os.environ), subprocess.DEVNULL, own_group=False)
         atexit.register(_stop_process, proc)
         api_url = f"http://127.0.0.1:{port}/api"
-        _point_prefect_at(api_url)
+        os.environ["PREFECT_API_URL"] = api_url
+        if while_starting is not None:
+            while_starting()
         while not _healthy(api_url):
             if proc.poll() is not None or time.time() > deadline:
                 break
@@ -168,27 +173,12 @@ def start_prefect_for_this_process(timeout: float = 90, attempts: int = 3) -> st
             return api_url
         _stop_process(proc)
         if time.time() > deadline or attempt == attempts:
-            _point_prefect_at(None)
+            os.environ.pop("PREFECT_API_URL", None)
+            if while_starting is not None:
+                while_starting()
             raise RuntimeError(f"the local Prefect server did not start (exit {proc.returncode}); "
                                "`prefect server start` shows why")
     raise AssertionError("unreachable")
-
-
-def _point_prefect_at(api_url: str | None) -> None:
-    """Set PREFECT_API_URL (None: unset it) where Prefect reads it. Prefect reads its settings when
-    first imported, so it is imported here, after the URL is set: that second of a 2-core machine's
-    time then passes while the server starts, not after. Imported before, its settings are refreshed."""
-    imported = "prefect.context" in sys.modules
-    if api_url is None:
-        os.environ.pop("PREFECT_API_URL", None)
-    else:
-        os.environ["PREFECT_API_URL"] = api_url
-    import prefect  # noqa: F401
-
-    if imported:
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
 
 
 def _stop_process(proc: subprocess.Popen) -> None:
