@@ -10,7 +10,7 @@ from vidcolor.color import chroma_from_lab, lab_to_rgb, luma_to_lightness, rgb_t
 from vidcolor.job import fingerprint_file, make_run_id
 from vidcolor.plan import chunks_for_scenes, frame_weights, split_scene
 from vidcolor.render import render_size
-from vidcolor.state import RunLayout, chunk_is_done, pack_array, write_chunk_done
+from vidcolor.state import RunLayout, chunk_is_done, load_npy_mapped, pack_array, unpack_array, write_chunk_done
 from vidcolor.store import open_store
 
 
@@ -201,3 +201,39 @@ def test_frame_table_is_read_once_per_run_and_process(tmp_path):
     other = CountingStore(tmp_path / "other-store")
     other.put_bytes(a.frames, table_bytes(3))
     assert load_frame_table(other, a).num_rows == 3  # same run id in another store: not confused
+
+
+def test_packed_arrays_come_back_equal_and_writable_in_parallel_threads(tmp_path):
+    """unpack_array reads numpy's format itself (headers parsed one thread at a time: CPython 3.11's
+    AST counter is shared between threads), so every layout must come back exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    arrays = {
+        "ab": rng.integers(-128, 128, (7, 9, 11, 2), dtype=np.int8),
+        "half": rng.standard_normal((5, 6)).astype(np.float16),
+        "fortran": np.asfortranarray(rng.standard_normal((4, 3))),
+        "flags": rng.random(13) > 0.5,
+        "scalar": np.array(2.5, np.float32),
+        "empty": np.zeros((0, 4), np.uint16),
+    }
+    data = pack_array(**arrays)
+
+    def read_all(_):
+        return {name: unpack_array(data, name) for name in arrays}
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(read_all, range(64)))
+    for got in results:
+        for name, want in arrays.items():
+            assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
+            np.testing.assert_array_equal(got[name], want)
+    ab = results[0]["ab"]
+    ab[0, 0, 0, 0] = 7  # writable, like np.load's arrays
+    assert results[1]["ab"][0, 0, 0, 0] == arrays["ab"][0, 0, 0, 0]
+    with pytest.raises(KeyError):
+        unpack_array(data, "nope")
+    np.save(tmp_path / "m.npy", arrays["ab"])
+    mapped = load_npy_mapped(tmp_path / "m.npy")
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, arrays["ab"])

@@ -130,9 +130,40 @@ def pack_array(**arrays: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# CPython 3.11 keeps one AST recursion counter for all threads: compile() to an AST in two threads
+# at once can fail with "SystemError: AST constructor recursion depth mismatch" (CPython issue
+# 106905; seen here in the stitch threads). numpy parses every .npy header with ast.literal_eval,
+# so vidcolor parses headers one at a time; the arrays are read in parallel.
+_NPY_HEADER_LOCK = threading.Lock()
+
+
 def unpack_array(data: bytes, name: str) -> np.ndarray:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return z[name]
+    """One array of a pack_array .npz, writable."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        with _NPY_HEADER_LOCK:
+            shape, fortran_order, dtype = read_header(f)
+        if dtype.hasobject:
+            raise ValueError(f"{name}.npy holds Python objects")
+        flat = np.empty(int(np.prod(shape, dtype=np.int64)), dtype)
+        buffer = memoryview(flat).cast("B")
+        got = 0
+        while got < len(buffer):  # in pieces: one large read of a zip member is slow
+            piece = f.read(min(1 << 20, len(buffer) - got))
+            if not piece:
+                raise ValueError(f"{name}.npy is cut short ({got} of {len(buffer)} bytes)")
+            buffer[got:got + len(piece)] = piece
+            got += len(piece)
+    return flat.reshape(shape, order="F" if fortran_order else "C")
+
+
+def load_npy_mapped(path) -> np.ndarray:
+    """An .npy file mapped read-only (its header parsed under the same lock as unpack_array's)."""
+    with _NPY_HEADER_LOCK:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 # --- markers -----------------------------------------------------------------------------------

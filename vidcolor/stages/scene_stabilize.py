@@ -25,6 +25,7 @@ from vidcolor.plan import Plan
 from vidcolor.stabilize import FlowTrust, RecursivePass, StabilizerParams, combine
 from vidcolor.stages.colorize import load_chunk_source, quantize_ab
 from vidcolor.stages.stitch import blended_chroma
+from vidcolor.state import load_npy_mapped
 from vidcolor.state import RunLayout, pack_array
 from vidcolor.store import ObjectStore
 
@@ -110,7 +111,7 @@ class ScenePass:
             for i in reversed(self.indices):
                 kept = self.in_memory.pop(i, None)
                 ab, small, fwd_mean, fwd_weight, to_prev, from_prev = (
-                    kept[name] if kept is not None else np.load(self.work / f"{i}-{name}.npy", mmap_mode="r")
+                    kept[name] if kept is not None else load_npy_mapped(self.work / f"{i}-{name}.npy")
                     for name in self.KEPT)
                 del kept
                 out = np.empty(ab.shape, np.int8)
