@@ -22,9 +22,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from vidcolor.atomic import atomic_path
 from vidcolor.lease import process_exists, process_stat

@@ -25,8 +25,7 @@ from vidcolor.plan import Plan
 from vidcolor.stabilize import FlowTrust, RecursivePass, StabilizerParams, combine
 from vidcolor.stages.colorize import load_chunk_source, quantize_ab
 from vidcolor.stages.stitch import blended_chroma
-from vidcolor.state import load_npy_mapped
-from vidcolor.state import RunLayout, pack_array
+from vidcolor.state import RunLayout, load_npy_mapped, pack_array
 from vidcolor.store import ObjectStore
 
 STABLE = "stable.npz"
